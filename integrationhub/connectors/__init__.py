@@ -1,0 +1,1 @@
+"""Connectors: one package per external system, discovered by entry points."""

@@ -1,0 +1,109 @@
+"""Settings, read from the environment when the app starts (never at import).
+
+Each group reads its own prefix, so the variables read the way operators expect:
+``INTEGRATIONHUB_PORT``, ``INTEGRATIONHUB_PULSAR_URL``, and Vault's own ``VAULT_ADDR``,
+``VAULT_TOKEN``, ``VAULT_ROLE_ID``, ``VAULT_SECRET_ID``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["PulsarSettings", "Settings", "VaultSettings"]
+
+
+class VaultSettings(BaseSettings):
+    """Vault or OpenBao. With no ``VAULT_ADDR`` the hub runs an OpenBao server itself."""
+
+    model_config = SettingsConfigDict(env_prefix="VAULT_", extra="ignore")
+
+    addr: str | None = None
+    token: SecretStr | None = None
+    role_id: str | None = None
+    secret_id: SecretStr | None = None
+    namespace: str | None = None
+    cacert: str | None = None
+    skip_verify: bool = False
+    approle_mount: str = Field("approle", validation_alias="INTEGRATIONHUB_VAULT_APPROLE_MOUNT")
+    mount: str = Field("secret", validation_alias="INTEGRATIONHUB_VAULT_MOUNT")
+    path_prefix: str = Field(
+        "integrationhub/credentials", validation_alias="INTEGRATIONHUB_VAULT_PATH_PREFIX"
+    )
+    cache_ttl: float = Field(30.0, ge=0, validation_alias="INTEGRATIONHUB_VAULT_CACHE_TTL")
+    timeout: float = Field(5.0, gt=0, validation_alias="INTEGRATIONHUB_VAULT_TIMEOUT")
+
+    @property
+    def embedded(self) -> bool:
+        return not self.addr
+
+
+class PulsarSettings(BaseSettings):
+    """Apache Pulsar. With no URL the hub runs a pulsar-lite broker itself."""
+
+    model_config = SettingsConfigDict(env_prefix="INTEGRATIONHUB_PULSAR_", extra="ignore")
+
+    url: str | None = None
+    token: SecretStr | None = None
+    tenant: str = "public"
+    namespace: str = "default"
+    triggers_topic: str = "integrationhub.triggers"
+    runs_topic: str = "integrationhub.runs"
+    run_events_topic: str = "integrationhub.run-events"
+    dead_letter_topic: str = "integrationhub.dead-letter"
+    workers_subscription: str = "integrationhub-workers"
+    triggers_subscription: str = "integrationhub-triggers"
+    max_redeliveries: int = Field(5, ge=0)
+    redelivery_delay: float = Field(1.0, gt=0)
+
+    def topic(self, name: str) -> str:
+        """A full topic name; names that are already full are returned as they are."""
+        if "://" in name:
+            return name
+        return f"persistent://{self.tenant}/{self.namespace}/{name}"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INTEGRATIONHUB_", extra="ignore")
+
+    data_dir: Path = Path(".integrationhub")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    api_keys: Annotated[list[SecretStr], NoDecode] = []
+    database_url: str | None = None
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
+    worker_concurrency: int = Field(16, ge=1)
+    run_lease_seconds: float = Field(60.0, gt=0)
+    sweep_interval: float = Field(5.0, gt=0)
+    flows_dir: Path | None = None
+    mail_sink: bool = False
+    mail_sink_port: int = Field(2525, ge=0, le=65535)
+
+    vault: VaultSettings = Field(default_factory=VaultSettings)
+    pulsar: PulsarSettings = Field(default_factory=PulsarSettings)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'integrationhub.db'}"
+
+    @property
+    def embedded(self) -> bool:
+        """Every engine runs inside the hub: the zero set-up mode."""
+        return self.vault.embedded and self.pulsar.embedded and self.database_url is None
