@@ -13,6 +13,7 @@
     ├── FlowError
     │   ├── FlowNotFound
     │   ├── FlowInvalid             a definition that breaks the flow schema
+    │   ├── FlowReadOnly            a flow from a file, which the API cannot delete
     │   ├── ParametersInvalid       trigger parameters that break the flow's schema
     │   └── TemplateError           a template that does not compile, render or is unsafe
     ├── RunNotFound
@@ -37,6 +38,7 @@ __all__ = [
     "FlowError",
     "FlowInvalid",
     "FlowNotFound",
+    "FlowReadOnly",
     "IdempotencyConflict",
     "IntegrationHubError",
     "ParametersInvalid",
@@ -119,6 +121,10 @@ class FlowNotFound(FlowError):
 
 class FlowInvalid(FlowError):
     code = "flow_invalid"
+
+
+class FlowReadOnly(FlowError):
+    code = "flow_read_only"
 
 
 class ParametersInvalid(FlowError):

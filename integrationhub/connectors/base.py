@@ -55,9 +55,10 @@ class Credential(BaseModel):
 
     def reveal(self) -> dict[str, Any]:
         """The plain data, secrets included: only for writing back to the credential store."""
-        return {
-            name: value.get_secret_value() if isinstance(value, SecretStr) else value
-            for name, value in self.model_dump().items()
+        return self.model_dump(mode="json", exclude_none=True) | {
+            name: value.get_secret_value()
+            for name in self.secret_fields()
+            if isinstance(value := getattr(self, name), SecretStr)
         }
 
 
@@ -101,19 +102,26 @@ class Action:
             raise PermanentError(f"invalid input for {self.name}: {_describe(exc)}") from exc
 
     async def invoke(
-        self, *, credential: Credential | None, params: Mapping[str, Any], context: ActionContext
+        self,
+        *,
+        credential: Credential | None,
+        params: Mapping[str, Any],
+        context: ActionContext,
+        timeout: float | None = None,
     ) -> BaseModel:
         """Validate, call once within the timeout, validate the output. No retries here."""
         inputs = self.validate_input(params)
         connector = self.connector(credential=credential, context=context)
+        timeout = timeout or self.timeout
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(timeout):
                 result = await getattr(connector, self.method)(inputs)
         except TimeoutError as exc:
-            raise RetryableError(f"{self.name} timed out after {self.timeout:g}s") from exc
+            raise RetryableError(f"{self.name} timed out after {timeout:g}s") from exc
         if not isinstance(result, self.output_model):
-            raise TypeError(f"{self.name} returned {type(result).__name__}, "
-                            f"not {self.output_model.__name__}")
+            raise TypeError(
+                f"{self.name} returned {type(result).__name__}, not {self.output_model.__name__}"
+            )
         return result
 
     def describe(self) -> dict[str, Any]:

@@ -27,7 +27,9 @@ class CredentialStore(Protocol):
         CredentialStoreUnavailable. May be served from a short-lived cache."""
         ...
 
-    async def write(self, credential_id: str, *, type: str, data: dict[str, Any]) -> CredentialPublic:
+    async def write(
+        self, credential_id: str, *, type: str, data: dict[str, Any]
+    ) -> CredentialPublic:
         """Create or replace; invalidates the cached copy."""
         ...
 

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import ssl
+from email.message import EmailMessage
+from typing import Annotated
+
+import aiosmtplib
+from bs4 import BeautifulSoup
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
+
+from integrationhub.connectors.base import BaseConnector, action
+from integrationhub.connectors.smtp.credential import SmtpCredential
+from integrationhub.errors import PermanentError, RetryableError
+
+__all__ = ["EmailSent", "SendEmail", "SmtpConnector"]
+
+
+def _single_line(value: str) -> str:
+    # A CR or LF in a header value would let the caller inject headers of their own.
+    if "\r" in value or "\n" in value:
+        raise ValueError("must not contain line breaks")
+    return value
+
+
+HeaderText = Annotated[str, Field(max_length=998), AfterValidator(_single_line)]
+Address = Annotated[EmailStr, AfterValidator(_single_line)]
+Recipients = Annotated[list[Address], Field(min_length=1, max_length=100)]
+
+
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+class SendEmail(BaseModel):
+    """An HTML email; the plain-text alternative is derived from the HTML."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: Annotated[Recipients, BeforeValidator(_as_list), Field(description="one address or a list")]
+    subject: HeaderText
+    body: str = Field(max_length=512 * 1024, description="HTML")
+    cc: list[Address] = Field(default_factory=list, max_length=100)
+    bcc: list[Address] = Field(default_factory=list, max_length=100)
+    reply_to: Address | None = None
+
+
+class EmailSent(BaseModel):
+    message_id: str
+    recipients: list[str]
+
+
+def html_to_text(html: str) -> str:
+    soup = BeautifulSoup(html, "html.parser")
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    lines = (line.strip() for line in soup.get_text("\n").splitlines())
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+class SmtpConnector(BaseConnector[SmtpCredential]):
+    """Send mail over SMTP: plain, STARTTLS or implicit TLS."""
+
+    name = "smtp"
+
+    @action("smtp-email", safe_to_repeat=False)
+    async def send_email(self, params: SendEmail) -> EmailSent:
+        """Send an HTML email (multipart/alternative with a derived plain-text part)."""
+        cred = self.credential
+        message = self._compose(params)
+        recipients = [*params.to, *params.cc, *params.bcc]
+        try:
+            await aiosmtplib.send(
+                message,
+                recipients=recipients,
+                hostname=cred.host,
+                port=cred.port,
+                username=cred.username,
+                password=cred.password.get_secret_value() if cred.password else None,
+                use_tls=cred.security == "tls",
+                start_tls=cred.security == "starttls",
+                tls_context=self._tls_context(),
+                timeout=20,
+            )
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise PermanentError(
+                f"SMTP server refused the login: {exc.code} {exc.message}"
+            ) from exc
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise PermanentError(f"SMTP server refused every recipient: {_answers(exc)}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            answer = f"SMTP server answered {exc.code} {exc.message}"
+            if 400 <= exc.code < 500:
+                raise RetryableError(answer) from exc
+            raise PermanentError(answer) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise RetryableError(f"SMTP server {cred.host}:{cred.port} unreachable: {exc}") from exc
+        return EmailSent(message_id=message["Message-ID"], recipients=recipients)
+
+    def _compose(self, params: SendEmail) -> EmailMessage:
+        cred = self.credential
+        domain = cred.from_address.rpartition("@")[2]
+        message = EmailMessage()
+        message["From"] = cred.from_address
+        message["To"] = ", ".join(params.to)
+        if params.cc:
+            message["Cc"] = ", ".join(params.cc)
+        if params.reply_to:
+            message["Reply-To"] = params.reply_to
+        message["Subject"] = params.subject
+        message["Message-ID"] = f"<{self.context.run_id}.{self.context.step_id}@{domain}>"
+        message.set_content(html_to_text(params.body))
+        message.add_alternative(params.body, subtype="html")
+        return message
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if self.credential.security == "none":
+            return None
+        return ssl.create_default_context(cadata=self.credential.ca_cert or None)
+
+
+def _answers(exc: aiosmtplib.SMTPRecipientsRefused) -> str:
+    return "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)

@@ -1,0 +1,53 @@
+"""Zulip: send stream and direct messages as a bot (REST API v1, Zulip 7.0 or newer).
+
+Setup
+-----
+1. In Zulip, open *Personal settings → Bots → Add a new bot*. A *Generic bot* is enough to
+   send messages; pick an *Incoming webhook* bot only if it will never read or send elsewhere.
+2. After creating it, the bot's row shows its email (``hub-bot@example.zulipchat.com``) and,
+   behind the download/key icon, its **API key**. The bot's ``zuliprc`` holds the same three
+   values: ``site``, ``email``, ``key``.
+3. Subscribe the bot to every stream it should post to (private streams refuse others).
+4. Store the credential in the hub::
+
+       PUT /api/v1/credentials/zulip-bot
+       {"type": "zulip", "data": {"site": "https://example.zulipchat.com",
+                                  "email": "hub-bot@example.zulipchat.com", "api_key": "..."}}
+
+Quirks (checked against ``shared/specs/zulip.yaml``, operation ``send-message``)
+-------------------------------------------------------------------------------
+- Auth is HTTP Basic with the bot's *email* as user name and the *API key* as password.
+- Requests are form-encoded, but ``to`` is JSON inside the form: a list for direct messages,
+  a number or a JSON string for a stream. Zulip also takes a bare stream name; we always send
+  JSON, as the spec says, which also keeps a stream named ``"2024"`` from being read as an id.
+- ``type: "direct"`` needs Zulip 7.0 (feature level 174); ``"stream"`` works everywhere (Zulip
+  9.0 added the synonym ``"channel"``).
+- Zulip silently truncates content over 10000 characters and topics over 60, and refuses
+  control characters in topics. We refuse all three before sending rather than lose text.
+- Errors come as ``{"result": "error", "msg": ..., "code": ...}``, usually with a 400, and may
+  come with a 200 from old servers. A 429's body gives ``retry-after`` in seconds, fractional
+  although the spec types it ``integer``.
+- Sending is not idempotent: Zulip has no idempotency key for ``POST /messages``.
+"""
+
+from __future__ import annotations
+
+from integrationhub.connectors.zulip.answers import read_answer
+from integrationhub.connectors.zulip.connector import ZulipConnector
+from integrationhub.connectors.zulip.models import (
+    SendDirectMessage,
+    SendStreamMessage,
+    SendZulipMessage,
+    ZulipCredential,
+    ZulipMessageSent,
+)
+
+__all__ = [
+    "SendDirectMessage",
+    "SendStreamMessage",
+    "SendZulipMessage",
+    "ZulipConnector",
+    "ZulipCredential",
+    "ZulipMessageSent",
+    "read_answer",
+]

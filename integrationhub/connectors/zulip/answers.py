@@ -1,0 +1,93 @@
+"""How Zulip answers, turned into a typed result or one of the hub's errors.
+
+Zulip wraps every answer in ``{"result": "success" | "error", "msg": ..., ...}``. Errors carry a
+``code`` (``BAD_REQUEST``, ``STREAM_DOES_NOT_EXIST``, ``INVALID_API_KEY``, ...), usually with a
+4xx status. A rate-limited answer is a 429 whose body says how long to wait in ``retry-after``
+(seconds, often fractional although the spec types it ``integer``); the ``Retry-After`` header
+says the same, rounded or not depending on the server version, so the body wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from integrationhub.core.http import RETRYABLE_STATUS, raise_for_status, retry_after
+from integrationhub.errors import PermanentError, RateLimited
+
+__all__ = ["MessageSentAnswer", "ZulipErrorAnswer", "read_answer"]
+
+_MAX_MSG = 300
+
+
+class _Answer(BaseModel):
+    # Zulip adds fields over time (``ignored_parameters_unsupported``, ...): keep only ours.
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class ZulipErrorAnswer(_Answer):
+    result: Literal["error"]
+    msg: str = ""
+    code: str = "BAD_REQUEST"  # Zulip before 4.0 sent no code for some errors
+    retry_after: float | None = Field(default=None, alias="retry-after", ge=0)
+
+    def describe(self) -> str:
+        msg = " ".join(self.msg.split())  # one line, whatever Zulip put in it
+        if len(msg) > _MAX_MSG:
+            msg = msg[:_MAX_MSG] + "…"
+        return f"{msg or 'no message'} ({self.code})"
+
+
+class MessageSentAnswer(_Answer):
+    """The answer of ``POST /api/v1/messages``."""
+
+    result: Literal["success"]
+    msg: str = ""
+    id: int
+
+
+Answer = TypeVar("Answer", bound=_Answer)
+
+
+def read_answer(response: httpx.Response, model: type[Answer], *, what: str) -> Answer:
+    """The typed success answer, or raise what the answer means for the engine.
+
+    429 → ``RateLimited`` waiting the body's ``retry-after`` (else the header); 5xx and the
+    other retryable statuses → ``RetryableError``; a Zulip error body (200/4xx) →
+    ``PermanentError`` with Zulip's message and code; anything unreadable → ``PermanentError``.
+    """
+    status = response.status_code
+    error = _error(response)
+    if status == 429:
+        wait = error.retry_after if error and error.retry_after is not None else None
+        detail = error.describe() if error else "rate limited"
+        raise RateLimited(
+            f"{what} answered 429: {detail}",
+            retry_after=wait if wait is not None else retry_after(response),
+        )
+    if status >= 500 or status in RETRYABLE_STATUS:
+        raise_for_status(response, what=what)
+    if error is not None:
+        raise PermanentError(f"{what} answered {status}: {error.describe()}")
+    raise_for_status(response, what=what)
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise PermanentError(
+            f"{what} answered {status} with a body that is not a Zulip success answer"
+        ) from exc
+
+
+def _error(response: httpx.Response) -> ZulipErrorAnswer | None:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("result") != "error":
+        return None
+    try:
+        return ZulipErrorAnswer.model_validate(body)
+    except ValidationError:
+        return None

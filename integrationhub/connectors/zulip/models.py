@@ -1,0 +1,179 @@
+"""What the Zulip connector takes and gives: the credential, the action's input and output.
+
+The limits mirror the Zulip server's own (``MAX_MESSAGE_LENGTH``, ``MAX_TOPIC_NAME_LENGTH``,
+``check_string_is_printable``) so a bad message fails here, as a ``PermanentError`` before any
+request, instead of being truncated or refused by the server after a retry budget is spent.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Annotated, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    RootModel,
+    SecretStr,
+    StringConstraints,
+    Tag,
+)
+
+from integrationhub.connectors.base import Credential
+
+__all__ = [
+    "MAX_CONTENT_LENGTH",
+    "MAX_STREAM_NAME_LENGTH",
+    "MAX_TOPIC_LENGTH",
+    "SendDirectMessage",
+    "SendStreamMessage",
+    "SendZulipMessage",
+    "ZulipCredential",
+    "ZulipMessageSent",
+]
+
+# Zulip counts characters (Python ``len``), not bytes; these are its defaults, which the
+# server also reports as ``max_message_length`` / ``max_topic_length`` from ``POST /register``.
+MAX_CONTENT_LENGTH = 10_000
+MAX_TOPIC_LENGTH = 60
+MAX_STREAM_NAME_LENGTH = 60
+# Unicode categories Zulip refuses in topics and names: control, surrogate, unassigned.
+_UNPRINTABLE = frozenset({"Cc", "Cs", "Cn"})
+
+
+def _printable(value: str) -> str:
+    for position, char in enumerate(value):
+        if unicodedata.category(char) in _UNPRINTABLE:
+            raise ValueError(f"invalid character {char!r} at position {position}")
+    return value
+
+
+def _message_body(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _not_bool(value: object) -> object:
+    # Pydantic would read ``true`` as id 1; a template that renders a flag is a mistake.
+    if isinstance(value, bool):
+        raise ValueError("must be an id, not a boolean")
+    return value
+
+
+def _site(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be an http(s) URL such as https://example.zulipchat.com")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials; use email and api_key")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query or fragment")
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+
+
+def _stream_kind(value: object) -> str:
+    # A string is always a name, even "2024": Zulip allows numeric stream names.
+    return "id" if isinstance(value, int) else "name"
+
+
+def _recipients_kind(value: object) -> str:
+    # Digit strings are ids (templates render to strings); anything else must be emails.
+    items = value if isinstance(value, list) else []
+    ids = all(isinstance(i, int) or (isinstance(i, str) and i.isdigit()) for i in items)
+    return "ids" if items and ids else "emails"
+
+
+PrintableLine = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_printable)
+]
+Topic = Annotated[PrintableLine, StringConstraints(max_length=MAX_TOPIC_LENGTH)]
+StreamName = Annotated[PrintableLine, StringConstraints(max_length=MAX_STREAM_NAME_LENGTH)]
+# Zulip API emails (bots, hidden addresses) do not always have a public TLD: check shape only.
+ZulipEmail = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s:]+@[^@\s:]+$")
+]
+UserId = Annotated[int, Field(gt=0), BeforeValidator(_not_bool)]
+StreamId = Annotated[int, Field(gt=0), BeforeValidator(_not_bool)]
+# Zulip strips trailing whitespace and refuses a body that is empty afterwards.
+Content = Annotated[
+    str, StringConstraints(max_length=MAX_CONTENT_LENGTH), AfterValidator(_message_body)
+]
+
+
+class ZulipCredential(Credential):
+    """A Zulip bot: the organisation's URL, the bot's email and its API key."""
+
+    type: ClassVar[str] = "zulip"
+
+    site: Annotated[str, AfterValidator(_site)] = Field(
+        description="URL of the organisation, e.g. https://example.zulipchat.com"
+    )
+    email: ZulipEmail = Field(description="the bot's email, e.g. hub-bot@example.zulipchat.com")
+    api_key: SecretStr = Field(min_length=1)
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    content: Content = Field(description="Zulip markdown, at most 10000 characters")
+
+
+class SendStreamMessage(_Message):
+    """A message to a topic of a stream (Zulip now says "channel")."""
+
+    type: Literal["stream"]
+    to: Annotated[
+        Annotated[StreamId, Tag("id")] | Annotated[StreamName, Tag("name")],
+        Discriminator(_stream_kind),
+    ] = Field(description="stream name or id")
+    topic: Topic
+
+    def form(self) -> dict[str, str]:
+        """The form fields of ``POST /api/v1/messages``."""
+        # The spec encodes ``to`` as JSON; a JSON string also keeps a numeric-looking stream
+        # name (``"2024"``) from being read as a stream id.
+        return {
+            "type": "stream",
+            "to": json.dumps(self.to),
+            "topic": self.topic,
+            "content": self.content,
+        }
+
+
+class SendDirectMessage(_Message):
+    """A direct message to one or more users, by email or by user id (not mixed)."""
+
+    type: Literal["direct"]
+    to: Annotated[
+        Annotated[list[UserId], Field(min_length=1), Tag("ids")]
+        | Annotated[list[ZulipEmail], Field(min_length=1), Tag("emails")],
+        Discriminator(_recipients_kind),
+    ] = Field(description="user ids, or Zulip API emails; not mixed")
+
+    def form(self) -> dict[str, str]:
+        """The form fields of ``POST /api/v1/messages``."""
+        return {"type": "direct", "to": json.dumps(self.to), "content": self.content}
+
+
+class SendZulipMessage(RootModel[SendStreamMessage | SendDirectMessage]):
+    """Send a stream message (``type: stream``, ``to``, ``topic``) or a direct message
+    (``type: direct``, ``to`` a list of emails or user ids), with markdown ``content``."""
+
+    root: SendStreamMessage | SendDirectMessage = Field(discriminator="type")
+
+
+class ZulipMessageSent(BaseModel):
+    """The message Zulip accepted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: int

@@ -1,0 +1,122 @@
+"""Where flows come from: built-in files, a flows directory, and the flows API (the store).
+
+A flow stored through the API takes precedence over a file with the same id, so a built-in
+flow can be adjusted without a release; deleting the stored copy brings the file back.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from pydantic import ValidationError
+
+from integrationhub.connectors.registry import Registry
+from integrationhub.core.store import Store
+from integrationhub.errors import FlowInvalid, FlowNotFound, FlowReadOnly, ParametersInvalid
+from integrationhub.models.flow import Flow, FlowPublic
+
+__all__ = ["BUILTIN_FLOWS", "Catalog", "load_flow_file", "parse_flow", "validate_parameters"]
+
+BUILTIN_FLOWS = Path(__file__).resolve().parent.parent / "flows"
+
+
+def parse_flow(data: Any, *, origin: str) -> Flow:
+    try:
+        return Flow.model_validate(data)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'flow'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise FlowInvalid(f"{origin}: {details}") from None
+
+
+def load_flow_file(path: Path) -> Flow:
+    try:
+        data = (
+            yaml.safe_load(path.read_text())
+            if path.suffix in {".yaml", ".yml"}
+            else json.loads(path.read_text())
+        )
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise FlowInvalid(f"{path}: {exc}") from None
+    return parse_flow(data, origin=str(path))
+
+
+def _flow_files(directory: Path) -> Iterable[Path]:
+    return sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml", ".json"})
+
+
+class Catalog:
+    def __init__(self, *, store: Store, registry: Registry, flows_dir: Path | None = None) -> None:
+        self.store = store
+        self.registry = registry
+        self.files: dict[str, FlowPublic] = {}
+        for directory, source in ((BUILTIN_FLOWS, "builtin"), (flows_dir, "directory")):
+            if directory is None:
+                continue
+            for path in _flow_files(directory):
+                flow = load_flow_file(path)
+                self.check_actions(flow)
+                self.files[flow.id] = FlowPublic(**flow.model_dump(), source=source)
+
+    def check_actions(self, flow: Flow) -> None:
+        for step in flow.steps:
+            try:
+                self.registry.action(step.action)
+            except FlowInvalid as exc:
+                raise FlowInvalid(f"flow {flow.id!r}, step {step.id!r}: {exc.message}") from None
+
+    async def get(self, flow_id: str) -> FlowPublic:
+        try:
+            stored = await self.store.get_flow(flow_id)
+        except FlowNotFound:
+            if flow_id in self.files:
+                return self.files[flow_id]
+            raise
+        return FlowPublic(**stored.model_dump(), source="api")
+
+    async def list(self) -> list[FlowPublic]:
+        flows = dict(self.files)
+        for stored in await self.store.list_flows():
+            flows[stored.id] = FlowPublic(**stored.model_dump(), source="api")
+        return [flows[key] for key in sorted(flows)]
+
+    async def put(self, flow: Flow) -> tuple[FlowPublic, bool]:
+        self.check_actions(flow)
+        created = await self.store.put_flow(flow)
+        return FlowPublic(**flow.model_dump(), source="api"), created
+
+    async def delete(self, flow_id: str) -> None:
+        try:
+            await self.store.delete_flow(flow_id)
+        except FlowNotFound:
+            if flow_id in self.files:
+                raise FlowReadOnly(
+                    f"flow {flow_id!r} comes from a file and cannot be deleted through the API"
+                ) from None
+            raise
+
+
+def validate_parameters(flow: Flow, parameters: dict[str, Any]) -> None:
+    """Raise ParametersInvalid naming the first offending field."""
+    validator = _validator(json.dumps(flow.parameters, sort_keys=True))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(parameters))
+    if error is not None:
+        field = ".".join(str(p) for p in error.absolute_path) or None
+        where = f"parameters.{field}" if field else "parameters"
+        message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
+        raise ParametersInvalid(f"{where}: {message}", field=field)
+
+
+@functools.lru_cache(maxsize=512)
+def _validator(schema: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(
+        json.loads(schema), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )

@@ -1,0 +1,252 @@
+"""Executes runs, step by step, and alone decides what happens after a failure.
+
+For each step: resolve the credential, render the input in the sandbox, invoke the action within
+its timeout, and persist the outcome before moving on. ``RetryableError`` is retried with
+exponential backoff and full jitter (never sooner than the remote side's ``Retry-After``);
+anything else fails the step and the run. A step found ``running`` when a run is taken over may
+already have had its effect: it is repeated only if its action is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from integrationhub.connectors.base import Action, ActionContext, Credential
+from integrationhub.connectors.registry import Registry
+from integrationhub.core import templates
+from integrationhub.core.credentials import CredentialStore
+from integrationhub.core.events import RunEvents
+from integrationhub.core.store import ClaimedRun, Store
+from integrationhub.errors import (
+    CredentialInvalid,
+    CredentialStoreUnavailable,
+    IntegrationHubError,
+    PermanentError,
+    RetryableError,
+)
+from integrationhub.models.flow import Step
+from integrationhub.models.run import RunStatus, StepStatus
+
+__all__ = ["Engine"]
+
+log = structlog.get_logger()
+
+RUNS = Counter(
+    "integrationhub_runs_total", "Runs finished, by flow and status", ["flow_id", "status"]
+)
+RUNS_IN_PROGRESS = Gauge("integrationhub_runs_in_progress", "Runs executing in this process")
+STEP_SECONDS = Histogram(
+    "integrationhub_step_duration_seconds",
+    "One attempt of a step, by action and outcome",
+    ["action", "outcome"],
+)
+RETRIES = Counter(
+    "integrationhub_step_retries_total", "Step attempts retried, by action", ["action"]
+)
+
+
+class _StepFailed(Exception):
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        credentials: CredentialStore,
+        registry: Registry,
+        http: httpx.AsyncClient,
+        events: RunEvents,
+        owner: str,
+        lease: float,
+    ) -> None:
+        self.store = store
+        self.credentials = credentials
+        self.registry = registry
+        self.http = http
+        self.events = events
+        self.owner = owner
+        self.lease = lease
+
+    async def execute(self, run_id: str) -> None:
+        """Execute the run if it can be claimed. A run that is finished, unknown, or held under
+        a live lease by another worker is left alone: if that worker dies, its lease expires and
+        the sweeper queues the run again."""
+        claimed = await self.store.claim(run_id, owner=self.owner, lease=self.lease)
+        if claimed is None:
+            log.debug("run.not_claimed", run_id=run_id)
+            return
+        flow_id = claimed.flow.id
+        with structlog.contextvars.bound_contextvars(run_id=run_id, flow_id=flow_id):
+            self.events.emit(
+                run_id=run_id, flow_id=flow_id, type="run.running", status=RunStatus.running
+            )
+            RUNS_IN_PROGRESS.inc()
+            try:
+                async with self._lease_kept(run_id):
+                    status, error = await self._run_steps(claimed)
+            except CredentialStoreUnavailable as exc:
+                # Put back, not failed: the sweeper queues it again until the store is back.
+                log.warning("run.deferred", reason=exc.message)
+                await self.store.release(run_id, owner=self.owner)
+                return
+            finally:
+                RUNS_IN_PROGRESS.dec()
+            if not await self.store.finish_run(
+                run_id, owner=self.owner, status=status, error=error
+            ):
+                log.warning("run.lease_lost")
+                return
+            RUNS.labels(flow_id, status).inc()
+            log.info("run.finished", status=status, error=error, deliveries=claimed.deliveries)
+            self.events.emit(run_id=run_id, flow_id=flow_id, type=f"run.{status}", status=status)
+
+    async def _run_steps(self, claimed: ClaimedRun) -> tuple[RunStatus, str | None]:
+        context: dict[str, Any] = {
+            "parameters": claimed.parameters,
+            "run": {"id": claimed.id, "flow_id": claimed.flow.id},
+            "steps": {},
+        }
+        for step in claimed.flow.steps:
+            record = claimed.steps[step.id]
+            if record.status == StepStatus.succeeded:
+                context["steps"][step.id] = {"output": record.output}
+                continue
+            with structlog.contextvars.bound_contextvars(step=step.id, action=step.action):
+                try:
+                    output = await self._run_step(
+                        claimed.id, step, record.status, record.attempts, context
+                    )
+                except _StepFailed as failure:
+                    await self.store.finish_step(
+                        claimed.id, step.id, status=StepStatus.failed, error=failure.error
+                    )
+                    log.info("step.failed", error=failure.error)
+                    self._step_event(claimed, step.id, StepStatus.failed)
+                    return RunStatus.failed, f"step {step.id!r} failed: {failure.error}"
+                await self.store.finish_step(
+                    claimed.id, step.id, status=StepStatus.succeeded, output=output
+                )
+                log.info("step.succeeded")
+                self._step_event(claimed, step.id, StepStatus.succeeded)
+                context["steps"][step.id] = {"output": output}
+        return RunStatus.succeeded, None
+
+    async def _run_step(
+        self, run_id: str, step: Step, previous: StepStatus, attempts: int, context: dict[str, Any]
+    ) -> dict[str, Any]:
+        try:
+            action = self.registry.action(step.action)
+        except IntegrationHubError as exc:
+            raise _StepFailed(exc.message) from exc
+        if previous == StepStatus.running and not action.safe_to_repeat:
+            raise _StepFailed(
+                f"outcome unknown: {action.name} was under way when its worker stopped, and "
+                "it is not safe to repeat; check the remote side, then retry the run if needed"
+            )
+        while True:
+            attempts += 1
+            try:
+                return await self._attempt(run_id, step, action, attempts, context)
+            except RetryableError as exc:
+                if attempts >= step.retry.max_attempts:
+                    raise _StepFailed(f"{exc.message} (after {attempts} attempts)") from exc
+                delay = max(exc.retry_after or 0.0, random.uniform(0, step.retry.delay(attempts)))
+                RETRIES.labels(action.name).inc()
+                log.info(
+                    "step.retrying", attempt=attempts, error=exc.message, delay=round(delay, 3)
+                )
+                await self.store.finish_step(
+                    run_id, step.id, status=StepStatus.pending, error=exc.message
+                )
+                await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, run_id: str, step: Step, action: Action, attempt: int, context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One attempt. Raises RetryableError to be retried, _StepFailed to stop."""
+        try:
+            credential = await self._credential(step, action)
+            params = templates.render(step.input, context)
+        except CredentialStoreUnavailable:
+            raise
+        except IntegrationHubError as exc:
+            raise _StepFailed(exc.message) from exc
+        invoke_context = ActionContext(
+            run_id=run_id, step_id=step.id, attempt=attempt, http=self.http
+        )
+        await self.store.start_step(run_id, step.id, attempt=attempt)
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            result = await action.invoke(
+                credential=credential, params=params, context=invoke_context, timeout=step.timeout
+            )
+            outcome = "succeeded"
+            return result.model_dump(mode="json")
+        except RetryableError:
+            outcome = "retryable"
+            raise
+        except IntegrationHubError as exc:
+            raise _StepFailed(exc.message) from exc
+        except Exception as exc:  # a connector bug must fail the step, not strand the run
+            log.exception("step.crashed")
+            raise _StepFailed(f"unexpected error in {action.name}: {type(exc).__name__}") from exc
+        finally:
+            STEP_SECONDS.labels(action.name, outcome).observe(time.perf_counter() - started)
+
+    async def _credential(self, step: Step, action: Action) -> Credential | None:
+        credential_type = action.credential_type
+        if credential_type is None:
+            return None
+        if step.credential is None:
+            raise PermanentError(
+                f"{action.name} needs a {credential_type.type} credential; the step names none"
+            )
+        stored = await self.credentials.read(step.credential)
+        if stored.metadata.type != credential_type.type:
+            raise CredentialInvalid(
+                f"credential {step.credential!r} is of type {stored.metadata.type!r}, "
+                f"{action.name} needs {credential_type.type!r}"
+            )
+        try:
+            return credential_type.model_validate(stored.data)
+        except ValueError as exc:
+            raise CredentialInvalid(
+                f"credential {step.credential!r} does not fit type {credential_type.type!r}"
+            ) from exc
+
+    def _step_event(self, claimed: ClaimedRun, step_id: str, status: StepStatus) -> None:
+        self.events.emit(
+            run_id=claimed.id,
+            flow_id=claimed.flow.id,
+            type="step.finished",
+            status=RunStatus.running,
+            step={"id": step_id, "status": status},
+        )
+
+    @asynccontextmanager
+    async def _lease_kept(self, run_id: str) -> AsyncIterator[None]:
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease / 3)
+                if not await self.store.renew(run_id, owner=self.owner, lease=self.lease):
+                    log.warning("run.lease_lost")
+                    return
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()

@@ -1,0 +1,104 @@
+"""The run queue on Pulsar: run ids out to a topic, workers in on a shared subscription.
+
+A message is acknowledged only once the run's outcome is persisted. A worker that dies leaves
+its message unacknowledged, and the broker hands it to another worker, which takes the run over
+once the lease has expired. The sweeper publishes what the queue may have missed: runs persisted
+while the broker was down, and runs whose worker died with their lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+import pulsar
+import structlog
+from prometheus_client import Counter
+
+from integrationhub.core.bus import Bus, Reject, Subscription
+from integrationhub.core.engine import Engine
+from integrationhub.core.store import Store
+from integrationhub.errors import BusError
+from integrationhub.settings import Settings
+
+__all__ = ["RunQueue"]
+
+log = structlog.get_logger()
+
+# A queued run whose message has not been handled after this long is published again; a
+# duplicate message is harmless (the claim keeps execution single), a lost one is not.
+STALE_QUEUE_MESSAGE = 15 * 60.0
+
+SWEPT = Counter(
+    "integrationhub_runs_republished_total",
+    "Runs the sweeper published again (missed by the queue or left by a dead worker)",
+)
+
+
+class RunQueue:
+    def __init__(self, *, bus: Bus, store: Store, settings: Settings) -> None:
+        self.bus = bus
+        self.store = store
+        self.settings = settings
+        self.topic = settings.pulsar.topic(settings.pulsar.runs_topic)
+        self._subscription: Subscription | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def enqueue(self, run_id: str) -> bool:
+        """Publish the run id; False (and the sweeper's job) when the broker is unreachable."""
+        try:
+            await self.bus.publish(self.topic, run_id.encode(), key=run_id)
+        except BusError as exc:
+            log.warning("run.enqueue_deferred", run_id=run_id, reason=exc.message)
+            return False
+        await self.store.mark_enqueued(run_id)
+        return True
+
+    async def start(self, engine: Engine) -> None:
+        async def handle(message: pulsar.Message) -> None:
+            await engine.execute(_run_id(message.data()))
+
+        self._subscription = await self.bus.subscribe(
+            self.topic,
+            self.settings.pulsar.workers_subscription,
+            handle,
+            concurrency=self.settings.worker_concurrency,
+        )
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self._subscription is not None:
+            await self._subscription.close()
+
+    async def sweep(self) -> int:
+        published = 0
+        for run_id in await self.store.runs_to_publish(
+            unpublished_for=self.settings.sweep_interval, requeue_after=STALE_QUEUE_MESSAGE
+        ):
+            if not await self.enqueue(run_id):
+                break
+            published += 1
+        if published:
+            SWEPT.inc(published)
+            log.info("runs.republished", count=published)
+        return published
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval)
+            try:
+                await self.sweep()
+            except Exception:  # the sweeper must outlive a database hiccup
+                log.exception("runs.sweep_failed")
+
+
+def _run_id(data: bytes) -> str:
+    try:
+        return str(uuid.UUID(data.decode("ascii")))
+    except (UnicodeDecodeError, ValueError):
+        raise Reject("run queue message is not a run id") from None

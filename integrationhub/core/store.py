@@ -1,0 +1,398 @@
+"""Runs and flows in SQL (SQLAlchemy async; SQLite by default, PostgreSQL at scale).
+
+Every state change that matters is one conditional UPDATE, so it is atomic on both databases
+without read-then-write races: a run is claimed only if it is queued or its lease expired, and
+only the lease owner may finish it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from integrationhub.core import migrations
+from integrationhub.core.schema import flows, run_steps, runs, utcnow
+from integrationhub.errors import FlowNotFound, IdempotencyConflict, RunNotFound
+from integrationhub.models.flow import Flow
+from integrationhub.models.run import RunPublic, RunStatus, StepPublic, StepStatus
+
+__all__ = ["ClaimedRun", "Store"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRun:
+    """A run this worker holds the lease on, with what it needs to execute it."""
+
+    id: str
+    flow: Flow
+    parameters: dict[str, Any]
+    deliveries: int
+    steps: dict[str, StepPublic]
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    async def open(cls, url: str, *, migrate: bool = True) -> Store:
+        engine = create_async_engine(url, **_engine_options(url))
+        if url.startswith("sqlite"):
+            _tune_sqlite(engine)
+        if migrate:
+            await migrations.upgrade(engine)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def check(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    # Runs -------------------------------------------------------------------------------------
+
+    async def create_run(
+        self, *, flow: Flow, parameters: dict[str, Any], idempotency_key: str | None
+    ) -> tuple[RunPublic, bool]:
+        """Persist a queued run with its pending steps. Returns ``(run, created)``: with a known
+        idempotency key, the run created first and ``False``."""
+        run_id = str(uuid.uuid4())
+        now = utcnow()
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    runs.insert().values(
+                        id=run_id,
+                        flow_id=flow.id,
+                        status=RunStatus.queued,
+                        parameters=parameters,
+                        flow=flow.model_dump(mode="json"),
+                        idempotency_key=idempotency_key,
+                        deliveries=0,
+                        created_at=now,
+                    )
+                )
+                await conn.execute(
+                    run_steps.insert(),
+                    [
+                        {
+                            "run_id": run_id,
+                            "step_id": step.id,
+                            "position": position,
+                            "status": StepStatus.pending,
+                            "attempts": 0,
+                        }
+                        for position, step in enumerate(flow.steps)
+                    ],
+                )
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            existing = await self._run_by_key(idempotency_key)
+            if existing.flow_id != flow.id or existing.parameters != parameters:
+                raise IdempotencyConflict(
+                    "Idempotency-Key was already used for a different flow or parameters"
+                ) from None
+            return existing, False
+        return await self.get_run(run_id), True
+
+    async def _run_by_key(self, key: str) -> RunPublic:
+        async with self.engine.connect() as conn:
+            run_id = await conn.scalar(sa.select(runs.c.id).where(runs.c.idempotency_key == key))
+        return await self.get_run(run_id)
+
+    async def mark_enqueued(self, run_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                runs.update().where(runs.c.id == run_id).values(enqueued_at=utcnow())
+            )
+
+    async def claim(self, run_id: str, *, owner: str, lease: float) -> ClaimedRun | None:
+        """Take the run if it is queued, or running under an expired lease. None if it is
+        finished, unknown, or another worker holds a live lease."""
+        now = utcnow()
+        takeable = sa.or_(
+            runs.c.status == RunStatus.queued,
+            sa.and_(runs.c.status == RunStatus.running, runs.c.lease_expires_at < now),
+        )
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id, takeable)
+                .values(
+                    status=RunStatus.running,
+                    lease_owner=owner,
+                    lease_expires_at=now + timedelta(seconds=lease),
+                    deliveries=runs.c.deliveries + 1,
+                    started_at=sa.func.coalesce(runs.c.started_at, now),
+                )
+            )
+            if result.rowcount != 1:
+                return None
+            row = (
+                await conn.execute(
+                    sa.select(runs.c.flow, runs.c.parameters, runs.c.deliveries).where(
+                        runs.c.id == run_id
+                    )
+                )
+            ).one()
+            steps = await self._steps(conn, run_id)
+        return ClaimedRun(
+            id=run_id,
+            flow=Flow.model_validate(row.flow),
+            parameters=row.parameters,
+            deliveries=row.deliveries,
+            steps={step.id: step for step in steps},
+        )
+
+    async def renew(self, run_id: str, *, owner: str, lease: float) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                runs.update()
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.lease_owner == owner,
+                    runs.c.status == RunStatus.running,
+                )
+                .values(lease_expires_at=utcnow() + timedelta(seconds=lease))
+            )
+        return result.rowcount == 1
+
+    async def start_step(self, run_id: str, step_id: str, *, attempt: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                run_steps.update()
+                .where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id)
+                .values(
+                    status=StepStatus.running,
+                    attempts=attempt,
+                    error=None,
+                    started_at=sa.func.coalesce(run_steps.c.started_at, utcnow()),
+                )
+            )
+
+    async def finish_step(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        status: StepStatus,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                run_steps.update()
+                .where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id)
+                .values(status=status, output=output, error=error, finished_at=utcnow())
+            )
+
+    async def finish_run(
+        self, run_id: str, *, owner: str, status: RunStatus, error: str | None = None
+    ) -> bool:
+        """Record the outcome, only while ``owner`` still holds the lease."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                runs.update()
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.lease_owner == owner,
+                    runs.c.status == RunStatus.running,
+                )
+                .values(
+                    status=status,
+                    error=error,
+                    finished_at=utcnow(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+        return result.rowcount == 1
+
+    async def release(self, run_id: str, *, owner: str) -> None:
+        """Give a claimed run back: queued and unpublished, so the sweeper queues it again."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                runs.update()
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.lease_owner == owner,
+                    runs.c.status == RunStatus.running,
+                )
+                .values(
+                    status=RunStatus.queued,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    enqueued_at=None,
+                )
+            )
+
+    async def get_run(self, run_id: str) -> RunPublic:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(runs).where(runs.c.id == run_id))).one_or_none()
+            if row is None:
+                raise RunNotFound(run_id)
+            steps = await self._steps(conn, run_id)
+        return _run_public(row, steps)
+
+    async def list_runs(
+        self, *, flow_id: str | None = None, status: RunStatus | None = None, limit: int = 50
+    ) -> list[RunPublic]:
+        query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+        if flow_id:
+            query = query.where(runs.c.flow_id == flow_id)
+        if status:
+            query = query.where(runs.c.status == status)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            ids = [row.id for row in rows]
+            step_rows = (
+                await conn.execute(
+                    sa.select(run_steps)
+                    .where(run_steps.c.run_id.in_(ids))
+                    .order_by(run_steps.c.position)
+                )
+            ).all()
+        by_run: dict[str, list[StepPublic]] = {run_id: [] for run_id in ids}
+        for step in step_rows:
+            by_run[step.run_id].append(_step_public(step))
+        return [_run_public(row, by_run[row.id]) for row in rows]
+
+    async def runs_to_publish(
+        self, *, unpublished_for: float, requeue_after: float, limit: int = 500
+    ) -> list[str]:
+        """What the sweeper publishes again: queued runs that never reached the run queue (or
+        whose message was lost), and running runs whose worker died (lease expired)."""
+        now = utcnow()
+        query = (
+            sa.select(runs.c.id)
+            .where(
+                sa.or_(
+                    sa.and_(
+                        runs.c.status == RunStatus.queued,
+                        runs.c.enqueued_at.is_(None),
+                        runs.c.created_at < now - timedelta(seconds=unpublished_for),
+                    ),
+                    sa.and_(
+                        runs.c.status == RunStatus.queued,
+                        runs.c.enqueued_at < now - timedelta(seconds=requeue_after),
+                    ),
+                    sa.and_(runs.c.status == RunStatus.running, runs.c.lease_expires_at < now),
+                )
+            )
+            .order_by(runs.c.created_at)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return list((await conn.scalars(query)).all())
+
+    async def _steps(self, conn: Any, run_id: str) -> list[StepPublic]:
+        rows = (
+            await conn.execute(
+                sa.select(run_steps)
+                .where(run_steps.c.run_id == run_id)
+                .order_by(run_steps.c.position)
+            )
+        ).all()
+        return [_step_public(row) for row in rows]
+
+    # Flows ------------------------------------------------------------------------------------
+
+    async def list_flows(self) -> list[Flow]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(flows.c.definition).order_by(flows.c.id))).all()
+        return [Flow.model_validate(row.definition) for row in rows]
+
+    async def get_flow(self, flow_id: str) -> Flow:
+        async with self.engine.connect() as conn:
+            definition = await conn.scalar(
+                sa.select(flows.c.definition).where(flows.c.id == flow_id)
+            )
+        if definition is None:
+            raise FlowNotFound(flow_id)
+        return Flow.model_validate(definition)
+
+    async def put_flow(self, flow: Flow) -> bool:
+        """Create or replace; True when it was created."""
+        now = utcnow()
+        definition = flow.model_dump(mode="json")
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                flows.update()
+                .where(flows.c.id == flow.id)
+                .values(definition=definition, updated_at=now)
+            )
+            if result.rowcount == 1:
+                return False
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(
+                        flows.insert().values(
+                            id=flow.id, definition=definition, created_at=now, updated_at=now
+                        )
+                    )
+            except IntegrityError:  # created by another replica in between: replace it
+                await conn.execute(
+                    flows.update().where(flows.c.id == flow.id).values(definition=definition)
+                )
+                return False
+        return True
+
+    async def delete_flow(self, flow_id: str) -> None:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(flows.delete().where(flows.c.id == flow_id))
+        if result.rowcount != 1:
+            raise FlowNotFound(flow_id)
+
+
+def _step_public(row: Any) -> StepPublic:
+    return StepPublic(
+        id=row.step_id,
+        status=row.status,
+        attempts=row.attempts,
+        output=row.output,
+        error=row.error,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _run_public(row: Any, steps: list[StepPublic]) -> RunPublic:
+    return RunPublic(
+        run_id=row.id,
+        flow_id=row.flow_id,
+        status=row.status,
+        parameters=row.parameters,
+        steps=steps,
+        error=row.error,
+        deliveries=row.deliveries,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    # WAL lets readers proceed during a write; busy_timeout makes concurrent writers (other
+    # workers, another hub process on the same file) wait instead of failing.
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -1,0 +1,93 @@
+"""Flow definitions: a parameter schema and ordered steps of connector actions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import jsonschema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from integrationhub.core import templates
+from integrationhub.errors import TemplateError
+
+__all__ = ["Flow", "FlowId", "FlowPublic", "RetryPolicy", "Step"]
+
+FlowId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
+StepId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+
+class RetryPolicy(BaseModel):
+    """How a step is retried on transient errors: exponential backoff with full jitter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int = Field(5, ge=1, le=100)
+    initial_delay: float = Field(0.5, ge=0, le=3600)
+    max_delay: float = Field(30.0, ge=0, le=3600)
+    multiplier: float = Field(2.0, ge=1, le=10)
+
+    def delay(self, attempt: int) -> float:
+        """Upper bound of the wait after ``attempt`` failed attempts (1-based)."""
+        return min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1))
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: StepId
+    action: str = Field(min_length=1, max_length=128)
+    credential: str | None = Field(None, max_length=128)
+    input: dict[str, Any] = Field(default_factory=dict)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout: float | None = Field(None, gt=0, le=3600, description="per attempt, seconds")
+
+    @field_validator("input")
+    @classmethod
+    def _templates_compile(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            templates.check(value)
+        except TemplateError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+
+class Flow(BaseModel):
+    """A flow as written in YAML or JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: FlowId
+    description: str = Field("", max_length=4000)
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object"}, description="JSON Schema of the parameters"
+    )
+    steps: list[Step] = Field(min_length=1, max_length=100)
+
+    @field_validator("parameters")
+    @classmethod
+    def _schema_is_valid(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            jsonschema.Draft202012Validator.check_schema(value)
+        except jsonschema.SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _step_ids_unique(self) -> Flow:
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.id in seen:
+                raise ValueError(f"step id {step.id!r} is used twice")
+            seen.add(step.id)
+        return self
+
+
+class FlowPublic(Flow):
+    source: str = Field(description="builtin, directory or api")

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import email.utils
+
+import httpx
+import pytest
+
+from integrationhub.core.http import raise_for_status, retry_after
+from integrationhub.errors import PermanentError, RateLimited, RetryableError
+
+NOW = 1_800_000_000.0
+
+
+def response(status: int, headers: dict[str, str] | None = None, body: str = "") -> httpx.Response:
+    return httpx.Response(status, headers=headers, text=body)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "2"}, 2.0),
+        ({"Retry-After": "28.706807374954224"}, 28.706807374954224),
+        ({"Retry-After": email.utils.formatdate(NOW + 30, usegmt=True)}, 30.0),
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(NOW + 12)}, 12.0),
+        ({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": str(NOW + 12)}, None),
+        ({"Retry-After": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_reads_seconds_dates_and_rate_limit_reset(headers, expected):
+    assert retry_after(response(429, headers), now=NOW) == pytest.approx(expected, abs=1)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (429, RateLimited),
+        (408, RetryableError),
+        (409, RetryableError),
+        (425, RetryableError),
+        (500, RetryableError),
+        (503, RetryableError),
+        (400, PermanentError),
+        (401, PermanentError),
+        (403, PermanentError),
+        (404, PermanentError),
+        (422, PermanentError),
+    ],
+)
+def test_status_codes_are_classified_retryable_or_permanent(status, error):
+    with pytest.raises(error) as caught:
+        raise_for_status(response(status, body="nope"), what="Example POST /x")
+    assert f"Example POST /x answered {status}: nope" in caught.value.message
+
+
+def test_success_raises_nothing_and_long_bodies_are_cut():
+    raise_for_status(response(204), what="x")
+    with pytest.raises(PermanentError) as caught:
+        raise_for_status(response(400, body="x" * 10_000), what="x")
+    assert len(caught.value.message) < 400
