@@ -19,7 +19,7 @@ __all__ = ["PulsarSettings", "Settings", "VaultSettings"]
 class VaultSettings(BaseSettings):
     """Vault or OpenBao. With no ``VAULT_ADDR`` the hub runs an OpenBao server itself."""
 
-    model_config = SettingsConfigDict(env_prefix="VAULT_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="VAULT_", extra="ignore", populate_by_name=True)
 
     addr: str | None = None
     token: SecretStr | None = None

@@ -18,12 +18,14 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from typing import Literal
 
 import pulsar
 import structlog
 from prometheus_client import Counter, Gauge
 from pulsar.asyncio import Client, Consumer, Producer, PulsarException
+from typing_extensions import override
 
 from integrationhub.core.bus_subscription import (
     Handler,
@@ -277,4 +279,27 @@ def _client_logger() -> logging.Logger:
     logger = logging.getLogger("pulsar")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.WARNING)
+    if not any(isinstance(existing, _Throttle) for existing in logger.filters):
+        logger.addFilter(_Throttle())
     return logger
+
+
+class _Throttle(logging.Filter):
+    """Pass each distinct line at most once a minute: while the broker is down the client
+    retries every few hundred milliseconds and logs an ERROR each time. ``bus.disconnected``
+    says it once; these lines only add the detail."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        super().__init__()
+        self._interval = interval
+        self._last: dict[str, float] = {}
+
+    @override
+    def filter(self, record: logging.LogRecord) -> bool:
+        line, now = record.getMessage(), time.monotonic()
+        if now - self._last.get(line, -self._interval) < self._interval:
+            return False
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[line] = now
+        return True

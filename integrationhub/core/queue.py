@@ -12,11 +12,10 @@ import asyncio
 import contextlib
 import uuid
 
-import pulsar
 import structlog
 from prometheus_client import Counter
 
-from integrationhub.core.bus import Bus, Reject, Subscription
+from integrationhub.core.bus import Bus, Message, Reject, Subscription
 from integrationhub.core.engine import Engine
 from integrationhub.core.store import Store
 from integrationhub.errors import BusError
@@ -56,10 +55,10 @@ class RunQueue:
         return True
 
     async def start(self, engine: Engine) -> None:
-        async def handle(message: pulsar.Message) -> None:
-            await engine.execute(_run_id(message.data()))
+        async def handle(message: Message) -> None:
+            await engine.execute(_run_id(message.payload))
 
-        self._subscription = await self.bus.subscribe(
+        self._subscription = self.bus.subscribe(
             self.topic,
             self.settings.pulsar.workers_subscription,
             handle,

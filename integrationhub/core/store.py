@@ -73,7 +73,7 @@ class Store:
                         flow_id=flow.id,
                         status=RunStatus.queued,
                         parameters=parameters,
-                        flow=flow.model_dump(mode="json"),
+                        flow=flow.model_dump(mode="json", include=set(Flow.model_fields)),
                         idempotency_key=idempotency_key,
                         deliveries=0,
                         created_at=now,

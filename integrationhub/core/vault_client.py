@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import hvac
 import hvac.exceptions
+import hvac.utils
 import requests
 import structlog
 from prometheus_client import Counter, Histogram
@@ -161,7 +162,9 @@ class VaultCredentialStore:
         path = self._path(credential_id)
         fields = sorted(data)
         custom_metadata = _custom_metadata(type=type, fields=fields)
-        metadata_url = f"/v1/{self._mount}/metadata/{path}"
+        metadata_url = hvac.utils.format_url(
+            "/v1/{mount}/metadata/{path}", mount=self._mount, path=path
+        )
         try:
             # Straight to the adapter: hvac's update_metadata would also reset
             # delete_version_after to "0s" on every write.
@@ -254,10 +257,8 @@ class VaultCredentialStore:
         response = await self._timed(
             "check", lambda: self._client.sys.read_health_status(method="GET")
         )
-        try:
-            health = response.json()
-        except ValueError:
-            raise self._unavailable("check", "no health status") from None
+        # hvac answers a dict for JSON bodies and the raw response otherwise.
+        health = response if isinstance(response, dict) else {}
         if not health.get("initialized") or health.get("sealed"):
             raise self._unavailable("check", "sealed or not initialised")
         await self._call("check", lambda: self._client.auth.token.lookup_self())
@@ -319,7 +320,7 @@ class VaultCredentialStore:
                         use_token=True,
                     ),
                 )
-            except _DENIED:
+            except (*_DENIED, CredentialInvalid):  # a wrong secret_id answers 400
                 raise CredentialStoreUnavailable(
                     f"Vault/OpenBao at {self._addr} refused the AppRole login "
                     f"(mount {self._settings.approle_mount!r}): check VAULT_ROLE_ID and "

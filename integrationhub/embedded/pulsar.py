@@ -1,31 +1,41 @@
-"""Supervise the pulsar-lite broker that the hub runs when no Pulsar URL is configured.
+"""The pulsar-lite broker the hub runs itself when no ``INTEGRATIONHUB_PULSAR_URL`` is set.
 
-pulsar-lite (the ``pulsar-lite`` package) is a single Rust binary that speaks the Pulsar binary
-protocol over a RocksDB store, so the official client and the same ``Bus`` code serve both the
-embedded and the clustered case. The package's own ``ProcessManager`` is not used: it prints,
-logs to /tmp and is a process-wide singleton.
+pulsar-lite (the ``pulsar-lite`` package) is one Rust binary that speaks the Pulsar binary
+protocol over RocksDB, so the official client and the same ``Bus`` code serve the embedded and
+the clustered case. The package's own ``ProcessManager`` is not used: it prints, logs to /tmp
+and is a process-wide singleton.
 
-Quirks handled here, in one place:
+Set-up notes and quirks, in one place:
 
-- ``--db-path X`` stores into ``X.rocksdb``; we keep it under ``<data_dir>/pulsar/``.
-- It serves Prometheus metrics on ``0.0.0.0:8080`` unless told otherwise, and reads
-  ``./pulsar-lite.toml`` by default; we always pass our own config file, which turns that
-  endpoint off (the hub has its own ``/metrics``).
-- Opening the store twice fails, so a broker left behind by a hub that was killed is found by
-  its pid file and stopped before a new one starts.
-
-Every wait polls with ``asyncio.sleep`` and never binds to an event loop, so one instance can
-be started on one loop and stopped on another (test fixtures do).
+- Everything lives in ``<data_dir>/pulsar/``: the store (``--db-path X`` writes ``X.rocksdb``),
+  the config, the log and the pid file.
+- Without a config file it reads ``./pulsar-lite.toml`` and serves Prometheus metrics on
+  ``0.0.0.0:8080``; we always pass our own config, which turns that endpoint off (the hub has
+  its own ``/metrics``).
+- A pid file says which broker last ran on this store; an ``flock`` held while a hub runs tells
+  a live hub's broker (leave it, refuse to start) from a stale one whose hub died (stop it: a
+  second broker cannot open the same RocksDB store).
+- The broker runs in a session of its own, so Ctrl-C reaches the hub, which stops it in order.
+  Every wait polls with ``asyncio.sleep`` and nothing binds to an event loop, so one instance
+  can be started on one loop and stopped on another (test fixtures do).
+- The port is picked free on the first start (or given) and kept, so a restarted broker has
+  the same URL and connected clients find it again.
+- Known broker limitation (0.2.0): consumer ids are unique per subscription, not per
+  connection, so two clients whose consumers got the same id cannot both join one subscription;
+  the second is refused and retries (``Bus`` resubscribes with a fresh id). One hub process has
+  one client, so only tests and tools with several clients meet it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,16 +49,13 @@ __all__ = ["EmbeddedPulsar"]
 log = structlog.get_logger()
 
 _HOST = "127.0.0.1"
-_POLL = 0.05
-_CONFIG = "[metrics]\nenabled = false\n"
+_POLL_INTERVAL = 0.05
+_LOG_TAIL_LINES = 20
+_CONFIG = "# written by IntegrationHub on every start\n[metrics]\nenabled = false\n"
 
 
 class EmbeddedPulsar:
-    """One pulsar-lite process with its store, config, log and pid file in ``data_dir``.
-
-    ``port=None`` picks a free port on the first start and keeps it, so a restarted broker
-    has the same URL and connected clients find it again.
-    """
+    """One pulsar-lite process with its store, config, log and pid file in ``data_dir/pulsar``."""
 
     def __init__(
         self,
@@ -57,33 +64,35 @@ class EmbeddedPulsar:
         port: int | None = None,
         binary: str | None = None,
         log_level: str = "warn",
-        startup_timeout: float = 20.0,
+        ready_timeout: float = 20.0,
         stop_timeout: float = 10.0,
     ) -> None:
-        self.data_dir = Path(data_dir).resolve()
+        self.root = Path(data_dir).resolve() / "pulsar"
         self.port = port
+        self.log_level = log_level
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
         self._binary = binary
-        self._log_level = log_level
-        self._startup_timeout = startup_timeout
-        self._stop_timeout = stop_timeout
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock_fd: int | None = None
+        self._log_offset = 0
 
     @property
-    def store_dir(self) -> Path:
-        return self.data_dir / "pulsar"
+    def config_path(self) -> Path:
+        return self.root / "pulsar-lite.toml"
 
     @property
-    def log_file(self) -> Path:
-        return self.data_dir / "pulsar-lite.log"
+    def log_path(self) -> Path:
+        return self.root / "pulsar-lite.log"
 
     @property
-    def pid_file(self) -> Path:
-        return self.data_dir / "pulsar-lite.pid"
+    def pid_path(self) -> Path:
+        return self.root / "pulsar-lite.pid"
 
     @property
     def url(self) -> str:
         if self.port is None:
-            raise ConfigurationError("the embedded Pulsar broker has not been started")
+            raise ConfigurationError("the embedded Pulsar broker has not been started yet")
         return f"pulsar://{_HOST}:{self.port}"
 
     @property
@@ -91,57 +100,34 @@ class EmbeddedPulsar:
         return self._process is not None and self._process.poll() is None
 
     async def start(self) -> str:
-        """Start the broker and return its URL once it accepts connections."""
+        """Start the broker; return its URL once it accepts connections."""
         if self.running:
             return self.url
         binary = self._binary or _find_binary()
-        self.store_dir.mkdir(parents=True, exist_ok=True)
-        config = self.store_dir / "pulsar-lite.toml"
-        config.write_text(_CONFIG)
-        await self._stop_stale(binary)
-        if self.port is None:
-            self.port = _free_port()
-        elif not _port_is_free(self.port):
-            raise ConfigurationError(
-                f"port {self.port} on {_HOST} is taken; the embedded Pulsar broker needs it"
-            )
-        log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-        command = [
-            binary,
-            "--config", str(config),
-            "--addr", f"{_HOST}:{self.port}",
-            "--db-path", str(self.store_dir / "broker"),
-            "--log-level", self._log_level,
-        ]  # fmt: skip
-        with self.log_file.open("ab") as log_stream:
-            # A session of its own: Ctrl-C reaches the hub, which then stops the broker
-            # in order instead of both dying at once.
-            self._process = await asyncio.to_thread(
-                subprocess.Popen,
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log_stream,
-                stderr=subprocess.STDOUT,
-                cwd=self.store_dir,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(f"{self._process.pid}\n")
+        await asyncio.to_thread(self._prepare)
+        self._lock_fd = await asyncio.to_thread(self._acquire_lock)
         try:
-            await self._wait_ready(log_offset)
+            await self._stop_stale()
+            self._process = await self._spawn(binary)
+            await self._wait_ready()
         except BaseException:
             await self.stop()
             raise
-        log.info("pulsar.embedded.started", url=self.url, pid=self._process.pid)
+        log.info("pulsar.embedded.ready", url=self.url, pid=self._process.pid)
         return self.url
 
     async def stop(self) -> None:
-        """Stop the broker: SIGTERM, then SIGKILL after ``stop_timeout``."""
+        """Terminate the broker, killing it if it ignores SIGTERM for ``stop_timeout`` s."""
         process, self._process = self._process, None
-        if process is not None:
-            await _terminate(process, timeout=self._stop_timeout)
-            log.info("pulsar.embedded.stopped", pid=process.pid)
-        with contextlib.suppress(FileNotFoundError):
-            self.pid_file.unlink()
+        try:
+            if process is not None:
+                await _terminate(process, grace=self.stop_timeout)
+                self.pid_path.unlink(missing_ok=True)
+                log.info("pulsar.embedded.stopped", pid=process.pid)
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # closing releases the flock
+                self._lock_fd = None
 
     async def __aenter__(self) -> EmbeddedPulsar:
         await self.start()
@@ -150,48 +136,89 @@ class EmbeddedPulsar:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    async def _wait_ready(self, log_offset: int) -> None:
-        assert self._process is not None and self.port is not None
-        deadline = time.monotonic() + self._startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise ConfigurationError(
-                    f"pulsar-lite exited with code {self._process.returncode} before accepting "
-                    f"connections; log {self.log_file}:\n{self._log_tail(log_offset)}"
-                )
-            if await _accepts_connections(self.port):
-                return
-            await asyncio.sleep(_POLL)
-        raise ConfigurationError(
-            f"pulsar-lite did not accept connections on {_HOST}:{self.port} within "
-            f"{self._startup_timeout:g}s; log {self.log_file}:\n{self._log_tail(log_offset)}"
-        )
+    def _prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(_CONFIG)
 
-    async def _stop_stale(self, binary: str) -> None:
-        """Stop a broker that a killed hub left running on our store, found by its pid file."""
+    def _acquire_lock(self) -> int:
+        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            pid = int(self.pid_file.read_text().strip())
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigurationError(
+                f"another IntegrationHub process runs the embedded Pulsar broker in {self.root}; "
+                "stop it or use another data dir"
+            ) from None
+        return fd
+
+    async def _stop_stale(self) -> None:
+        """Stop the broker a dead hub left running on this store, if any."""
+        try:
+            pid = int(self.pid_path.read_text().strip())
         except (FileNotFoundError, ValueError):
             return
-        command_line = _command_line(pid) or ""
-        if Path(binary).name in command_line and str(self.store_dir) in command_line:
-            log.warning("pulsar.embedded.stale_process", pid=pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            if not await _poll(lambda: _command_line(pid) is None, timeout=self._stop_timeout):
+        if _is_broker_for(pid, self.config_path):
+            log.warning("pulsar.embedded.stale_broker.stopping", pid=pid, data_dir=str(self.root))
+            for sig, wait in ((signal.SIGTERM, self.stop_timeout), (signal.SIGKILL, 5.0)):
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                await _poll(lambda: _command_line(pid) is None, timeout=self._stop_timeout)
-        self.pid_file.unlink(missing_ok=True)
+                    os.kill(pid, sig)
+                if await _wait_for(lambda: not _is_broker_for(pid, self.config_path), within=wait):
+                    break
+            else:
+                raise ConfigurationError(f"could not stop the stale pulsar-lite (pid {pid})")
+        self.pid_path.unlink(missing_ok=True)
 
-    def _log_tail(self, offset: int, *, lines: int = 20) -> str:
+    async def _spawn(self, binary: str) -> subprocess.Popen[bytes]:
+        if self.port is None:
+            self.port = _free_port()
+        elif not await _wait_for(lambda: _port_is_free(self.port), within=5.0):
+            # A broker that was just stopped may hold it for a few ms more.
+            raise ConfigurationError(f"port {self.port} on {_HOST} is taken by another program")
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        command = [
+            binary,
+            "--config", str(self.config_path),
+            "--addr", f"{_HOST}:{self.port}",
+            "--db-path", str(self.root / "broker"),
+            "--log-level", self.log_level,
+        ]  # fmt: skip
+        with self.log_path.open("ab") as log_file:
+            process = await asyncio.to_thread(
+                subprocess.Popen,
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                start_new_session=True,
+            )
+        self.pid_path.write_text(f"{process.pid}\n")
+        return process
+
+    async def _wait_ready(self) -> None:
+        assert self._process is not None and self.port is not None
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise self._failure(f"exited with code {self._process.returncode}")
+            if await _accepts_connections(self.port):
+                return
+            await asyncio.sleep(_POLL_INTERVAL)
+        raise self._failure(f"did not accept connections within {self.ready_timeout:g} s")
+
+    def _failure(self, reason: str) -> ConfigurationError:
         try:
-            with self.log_file.open("rb") as stream:
-                stream.seek(offset)
-                text = stream.read().decode(errors="replace")
+            with self.log_path.open("rb") as file:
+                file.seek(self._log_offset)
+                lines = file.read().decode(errors="replace").splitlines()
         except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+            lines = []
+        tail = "\n".join(lines[-_LOG_TAIL_LINES:]) or "(nothing logged)"
+        return ConfigurationError(
+            f"embedded pulsar-lite on {_HOST}:{self.port} {reason}; "
+            f"last lines of {self.log_path}:\n{tail}"
+        )
 
 
 def _find_binary() -> str:
@@ -199,8 +226,8 @@ def _find_binary() -> str:
         from pulsar_lite.binary_finder import find_pulsar_lite_binary
     except ImportError as exc:
         raise ConfigurationError(
-            "the embedded broker needs the pulsar-lite package (pip install pulsar-lite), "
-            "or set INTEGRATIONHUB_PULSAR_URL"
+            "the embedded broker needs the pulsar-lite package (pip install pulsar-lite); "
+            "or set INTEGRATIONHUB_PULSAR_URL to a Pulsar cluster"
         ) from exc
     try:
         return find_pulsar_lite_binary()
@@ -208,23 +235,27 @@ def _find_binary() -> str:
         raise ConfigurationError(str(exc)) from exc
 
 
-async def _terminate(process: subprocess.Popen[bytes], *, timeout: float) -> None:
+async def _terminate(process: subprocess.Popen[bytes], *, grace: float) -> None:
     if process.poll() is None:
         process.terminate()
-        if not await _poll(lambda: process.poll() is not None, timeout=timeout):
+        if not await _wait_for(lambda: process.poll() is not None, within=grace):
             log.warning("pulsar.embedded.killed", pid=process.pid)
             process.kill()
     await asyncio.to_thread(process.wait)
 
 
-async def _poll(done: Callable[[], bool], *, timeout: float) -> bool:
-    """Poll until ``done()`` or ``timeout``: a process we did not start gives nothing to await."""
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() >= deadline:
+def _is_broker_for(pid: int, config_path: Path) -> bool:
+    """Whether ``pid`` is a live pulsar-lite on this config, not a recycled pid."""
+    if sys.platform.startswith("linux"):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
             return False
-        await asyncio.sleep(_POLL)
-    return True
+        return str(config_path).encode() in args  # a zombie's cmdline is empty
+    ps = subprocess.run(
+        ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+    )
+    return f"--config {config_path}" in ps.stdout
 
 
 async def _accepts_connections(port: int) -> bool:
@@ -246,6 +277,8 @@ def _free_port() -> int:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the broker's own listener does: a just-stopped broker's TIME_WAIT sockets do not
+        # keep a restart off its port.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((_HOST, port))
@@ -254,19 +287,11 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _command_line(pid: int) -> str | None:
-    """The command line of a live process, or None; zombies count as gone."""
-    proc = Path(f"/proc/{pid}")
-    if proc.is_dir():
-        try:
-            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                return None
-            return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, IndexError):
-            return None
-    if not Path("/proc/self").is_dir():  # macOS and BSDs: no /proc
-        result = subprocess.run(
-            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
-        )
-        return result.stdout.strip() or None
-    return None
+async def _wait_for(done: Callable[[], bool], *, within: float) -> bool:
+    """Poll ``done`` until it holds or ``within`` seconds pass; there is nothing to await."""
+    deadline = time.monotonic() + within
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(_POLL_INTERVAL)
+    return True

@@ -2,11 +2,11 @@
 
 Setup
 -----
-1. In Zulip, open *Personal settings → Bots → Add a new bot*. A *Generic bot* is enough to
-   send messages; pick an *Incoming webhook* bot only if it will never read or send elsewhere.
-2. After creating it, the bot's row shows its email (``hub-bot@example.zulipchat.com``) and,
-   behind the download/key icon, its **API key**. The bot's ``zuliprc`` holds the same three
-   values: ``site``, ``email``, ``key``.
+1. In Zulip, open *Personal settings → Bots → Add a new bot* and choose a *Generic bot*
+   (an *Incoming webhook* bot can send, but cannot register the event queues that reading
+   messages needs).
+2. The new bot's card shows its email (``hub-bot@example.zulipchat.com``) and its **API key**;
+   its downloadable ``zuliprc`` holds the same values as ``site``, ``email`` and ``key``.
 3. Subscribe the bot to every stream it should post to (private streams refuse others).
 4. Store the credential in the hub::
 
@@ -24,9 +24,9 @@ Quirks (checked against ``shared/specs/zulip.yaml``, operation ``send-message``)
   9.0 added the synonym ``"channel"``).
 - Zulip silently truncates content over 10000 characters and topics over 60, and refuses
   control characters in topics. We refuse all three before sending rather than lose text.
-- Errors come as ``{"result": "error", "msg": ..., "code": ...}``, usually with a 400, and may
-  come with a 200 from old servers. A 429's body gives ``retry-after`` in seconds, fractional
-  although the spec types it ``integer``.
+- Errors come as ``{"result": "error", "msg": ..., "code": ...}``, usually with a 400 (a 200
+  carrying one is treated the same). A 429's body gives ``retry-after`` in seconds,
+  fractional although the spec types it ``integer``.
 - Sending is not idempotent: Zulip has no idempotency key for ``POST /messages``.
 """
 

@@ -3,8 +3,8 @@
 Zulip wraps every answer in ``{"result": "success" | "error", "msg": ..., ...}``. Errors carry a
 ``code`` (``BAD_REQUEST``, ``STREAM_DOES_NOT_EXIST``, ``INVALID_API_KEY``, ...), usually with a
 4xx status. A rate-limited answer is a 429 whose body says how long to wait in ``retry-after``
-(seconds, often fractional although the spec types it ``integer``); the ``Retry-After`` header
-says the same, rounded or not depending on the server version, so the body wins.
+(seconds, often fractional although the spec types it ``integer``). The body is what the spec
+documents, so it wins; the ``Retry-After``/``X-RateLimit-*`` headers are the fallback.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def read_answer(response: httpx.Response, model: type[Answer], *, what: str) -> 
 
     429 → ``RateLimited`` waiting the body's ``retry-after`` (else the header); 5xx and the
     other retryable statuses → ``RetryableError``; a Zulip error body (200/4xx) →
-    ``PermanentError`` with Zulip's message and code; anything unreadable → ``PermanentError``.
+    ``PermanentError`` with Zulip's message and code; a redirect or anything unreadable →
+    ``PermanentError`` (the shared client does not follow redirects: they would drop auth).
     """
     status = response.status_code
     error = _error(response)
@@ -72,6 +73,10 @@ def read_answer(response: httpx.Response, model: type[Answer], *, what: str) -> 
     if error is not None:
         raise PermanentError(f"{what} answered {status}: {error.describe()}")
     raise_for_status(response, what=what)
+    if response.is_redirect:  # e.g. http:// to https://, or a renamed organisation
+        location = response.headers.get("Location", "?")
+        raise PermanentError(f"{what} answered {status}, a redirect to {location}; "
+                             "check the credential's site")
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:

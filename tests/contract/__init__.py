@@ -1,0 +1,1 @@
+"""Contract tests: connectors against doubles checked by the vendors' API specs."""

@@ -1,0 +1,1 @@
+"""Test doubles: real servers that play a vendor API, checked against its spec."""

@@ -1,0 +1,274 @@
+"""The bus against a real pulsar-lite broker: delivery, sharing, redelivery, dead letters and
+recovery from broker outages. Each test uses topics of its own, so they share one broker."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from integrationhub.core.bus import Bus, Message, Reject, Retry
+from integrationhub.errors import BusError
+from integrationhub.settings import PulsarSettings
+from tests.integration.conftest_pulsar import PulsarBroker
+
+pytestmark = pytest.mark.integration
+
+WAIT = 15.0  # upper bound for anything the broker should do "soon"
+
+MakeBus = Callable[..., Awaitable[Bus]]
+
+
+class Inbox:
+    """A handler that records what it received, with a way to wait for it."""
+
+    def __init__(self, fail: Callable[[Message], None] | None = None) -> None:
+        self.messages: list[Message] = []
+        self.times: list[float] = []
+        self._fail = fail
+        self._changed = asyncio.Condition()
+
+    async def __call__(self, message: Message) -> None:
+        async with self._changed:
+            self.messages.append(message)
+            self.times.append(time.monotonic())
+            self._changed.notify_all()
+        if self._fail is not None:
+            self._fail(message)
+
+    @property
+    def payloads(self) -> list[bytes]:
+        return [message.payload for message in self.messages]
+
+    async def wait_for(self, count: int, *, timeout: float = WAIT) -> list[Message]:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(self.messages) >= count)
+        return self.messages
+
+    async def wait_for_payloads(self, payloads: set[bytes], *, timeout: float = WAIT) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: payloads <= set(self.payloads))
+
+
+@pytest.fixture
+def settings() -> PulsarSettings:
+    run = uuid.uuid4().hex[:8]
+    return PulsarSettings(
+        dead_letter_topic=f"test.{run}.dead-letter",
+        max_redeliveries=3,
+        redelivery_delay=0.2,
+    )
+
+
+@pytest.fixture
+async def make_bus(settings: PulsarSettings, pulsar_url: str) -> AsyncIterator[MakeBus]:
+    buses: list[Bus] = []
+
+    async def make(**options: object) -> Bus:
+        bus = Bus(settings, url=pulsar_url, **options)  # type: ignore[arg-type]
+        buses.append(bus)
+        await bus.start()
+        return bus
+
+    yield make
+    await asyncio.gather(*(bus.close() for bus in buses))
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"test.{uuid.uuid4().hex[:8]}.events"
+
+
+async def test_published_message_arrives_with_key_and_properties(
+    make_bus: MakeBus, topic: str
+) -> None:
+    bus = await make_bus()
+    inbox = Inbox()
+    subscription = bus.subscribe(topic, "readers", inbox)
+    await subscription.wait_subscribed(WAIT)
+
+    await bus.publish(topic, b'{"run_id": "r1"}', key="r1", properties={"type": "run.queued"})
+
+    [message] = await inbox.wait_for(1)
+    assert message.payload == b'{"run_id": "r1"}'
+    assert message.key == "r1"
+    assert message.properties == {"type": "run.queued"}
+    assert message.topic == f"persistent://public/default/{topic}"
+    assert message.redelivery_count == 0
+    assert bus.connected
+
+
+async def test_shared_subscription_splits_messages_between_buses_and_handles_each_once(
+    make_bus: MakeBus, topic: str
+) -> None:
+    seen = Inbox()
+    by_bus: dict[int, list[bytes]] = {0: [], 1: []}
+
+    def handler_of(index: int) -> Callable[[Message], Awaitable[None]]:
+        async def handle(message: Message) -> None:
+            by_bus[index].append(message.payload)
+            await seen(message)
+
+        return handle
+
+    # pulsar-lite 0.2.0 refuses a consumer whose id another client already uses on the
+    # subscription; the bus then resubscribes with a fresh id, after the operation timeout.
+    buses = [await make_bus(), await make_bus(operation_timeout=1.0)]
+    for index, bus in enumerate(buses):
+        await bus.subscribe(topic, "workers", handler_of(index), concurrency=2).wait_subscribed(
+            WAIT
+        )
+    sent = {f"run-{n}".encode() for n in range(40)}
+
+    await asyncio.gather(*(buses[0].publish(topic, payload) for payload in sent))
+
+    await seen.wait_for(len(sent))
+    await asyncio.sleep(0.5)  # a duplicate, if any, would arrive now
+    assert sorted(seen.payloads) == sorted(sent)
+    assert by_bus[0] and by_bus[1]
+
+
+async def test_failing_handler_is_redelivered_with_growing_delay_then_dead_lettered(
+    make_bus: MakeBus, settings: PulsarSettings, topic: str
+) -> None:
+    bus = await make_bus()
+    dead = Inbox()
+    await bus.subscribe(settings.dead_letter_topic, "audit", dead).wait_subscribed(WAIT)
+
+    def fail(message: Message) -> None:
+        raise RuntimeError("smtp down")
+
+    attempts = Inbox(fail)
+    await bus.subscribe(topic, "workers", attempts).wait_subscribed(WAIT)
+
+    await bus.publish(topic, b"run-1", key="run-1", properties={"flow_id": "f"})
+
+    [letter] = await dead.wait_for(1)
+    counts = [message.redelivery_count for message in attempts.messages]
+    assert counts == list(range(settings.max_redeliveries + 1))
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts.times)]
+    for count, gap in enumerate(gaps):
+        assert gap >= 0.9 * settings.redelivery_delay * 2**count
+    assert gaps == sorted(gaps)
+    assert letter.payload == b"run-1"
+    assert letter.key == "run-1"
+    assert letter.properties == {
+        "flow_id": "f",
+        "error": "RuntimeError: smtp down",
+        "topic": f"persistent://public/default/{topic}",
+        "subscription": "workers",
+    }
+
+
+async def test_retry_uses_its_own_delay(make_bus: MakeBus, topic: str) -> None:
+    bus = await make_bus()
+
+    def retry_once(message: Message) -> None:
+        if message.redelivery_count == 0:
+            raise Retry("rate limited", delay=1.0)
+
+    inbox = Inbox(retry_once)
+    await bus.subscribe(topic, "workers", inbox).wait_subscribed(WAIT)
+
+    await bus.publish(topic, b"run-1")
+
+    await inbox.wait_for(2)
+    assert inbox.times[1] - inbox.times[0] >= 0.9
+
+
+async def test_rejected_message_is_dead_lettered_at_once_and_later_messages_flow(
+    make_bus: MakeBus, settings: PulsarSettings, topic: str
+) -> None:
+    bus = await make_bus()
+    dead = Inbox()
+    await bus.subscribe(settings.dead_letter_topic, "audit", dead).wait_subscribed(WAIT)
+
+    def reject_poison(message: Message) -> None:
+        if message.payload == b"poison":
+            raise Reject("not JSON")
+
+    inbox = Inbox(reject_poison)
+    await bus.subscribe(topic, "workers", inbox).wait_subscribed(WAIT)
+
+    for payload in (b"poison", b"ok-1", b"ok-2"):
+        await bus.publish(topic, payload)
+
+    await inbox.wait_for_payloads({b"ok-1", b"ok-2"})
+    [letter] = await dead.wait_for(1)
+    assert letter.payload == b"poison"
+    assert letter.properties["error"] == "not JSON"
+    assert inbox.payloads.count(b"poison") == 1
+
+
+async def test_bus_starts_while_broker_is_down_and_works_once_it_is_back(
+    pulsar_broker: PulsarBroker, make_bus: MakeBus, topic: str
+) -> None:
+    await pulsar_broker.stop()
+    try:
+        started = time.monotonic()
+        bus = await make_bus(operation_timeout=1.0)
+        assert time.monotonic() - started < 3.0
+        assert not bus.connected
+        inbox = Inbox()
+        subscription = bus.subscribe(topic, "workers", inbox)
+
+        started = time.monotonic()
+        with pytest.raises(BusError):
+            await bus.publish(topic, b"lost")
+        assert time.monotonic() - started < 3.0
+        with pytest.raises(BusError):
+            await bus.check()
+    finally:
+        await pulsar_broker.start()
+
+    await bus.publish(topic, b"run-1")
+    assert bus.connected
+    await subscription.wait_subscribed(WAIT)
+    await inbox.wait_for_payloads({b"run-1"})
+
+
+async def test_consumer_resumes_after_broker_restart(
+    pulsar_broker: PulsarBroker, make_bus: MakeBus, topic: str
+) -> None:
+    bus = await make_bus()
+    inbox = Inbox()
+    await bus.subscribe(topic, "workers", inbox).wait_subscribed(WAIT)
+    before = {f"before-{n}".encode() for n in range(5)}
+    for payload in before:
+        await bus.publish(topic, payload)
+    await inbox.wait_for_payloads(before)
+
+    await pulsar_broker.stop()
+    await pulsar_broker.start()
+
+    after = {f"after-{n}".encode() for n in range(5)}
+    for payload in after:
+        await bus.publish(topic, payload)
+    await inbox.wait_for_payloads(after)
+
+
+async def test_unacked_message_of_closed_consumer_is_redelivered_to_another(
+    make_bus: MakeBus, topic: str
+) -> None:
+    dying = await make_bus(close_timeout=0.2)
+    started = asyncio.Event()
+
+    async def hang(message: Message) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    await dying.subscribe(topic, "workers", hang).wait_subscribed(WAIT)
+    await dying.publish(topic, b"run-1")
+    await asyncio.wait_for(started.wait(), WAIT)
+    survivor = await make_bus(operation_timeout=1.0)  # see the shared-subscription test
+    inbox = Inbox()
+    await survivor.subscribe(topic, "workers", inbox).wait_subscribed(WAIT)
+
+    await dying.close()
+
+    [message] = await inbox.wait_for(1)
+    assert message.payload == b"run-1"
