@@ -27,6 +27,7 @@ from integrationhub.core.events import RunEvents
 from integrationhub.core.http import new_client
 from integrationhub.core.queue import RunQueue
 from integrationhub.core.store import Store
+from integrationhub.core.topic_triggers import TopicTriggers
 from integrationhub.core.triggers import Triggers
 from integrationhub.core.vault_client import VaultCredentialStore
 from integrationhub.embedded.mail_sink import MailSink
@@ -50,6 +51,7 @@ class Hub:
     bus: Bus
     catalog: Catalog
     triggers: Triggers
+    topic_triggers: TopicTriggers
     http: httpx.AsyncClient
     _stack: AsyncExitStack
 
@@ -96,12 +98,19 @@ class Hub:
                 credentials=credentials,
                 registry=registry,
                 http=http,
+                bus=bus,
                 events=events,
                 owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
                 lease=settings.run_lease_seconds,
             )
             await queue.start(engine)
             stack.push_async_callback(queue.stop)
+            triggers = Triggers(catalog=catalog, store=store, queue=queue, events=events)
+            topic_triggers = TopicTriggers(
+                bus=bus, triggers=triggers, catalog=catalog, settings=settings
+            )
+            await topic_triggers.start()
+            stack.push_async_callback(topic_triggers.stop)
 
             if settings.mail_sink:
                 await _start_mail_sink(settings, credentials, stack)
@@ -114,7 +123,8 @@ class Hub:
                 credentials=credentials,
                 bus=bus,
                 catalog=catalog,
-                triggers=Triggers(catalog=catalog, store=store, queue=queue, events=events),
+                triggers=triggers,
+                topic_triggers=topic_triggers,
                 http=http,
                 _stack=stack.pop_all(),
             )

@@ -54,6 +54,7 @@ async def put_flow(
             422, "flow_invalid", f"the body's id {data['id']!r} differs from the path's {flow_id!r}"
         )
     flow, created = await hub.catalog.put(parse_flow(data, origin=f"flow {flow_id!r}"))
+    await hub.topic_triggers.reconcile()
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return flow
 
@@ -61,6 +62,7 @@ async def put_flow(
 @router.delete("/{flow_id}", status_code=204)
 async def delete_flow(hub: HubDep, flow_id: FlowId) -> None:
     await hub.catalog.delete(flow_id)
+    await hub.topic_triggers.reconcile()
 
 
 def _parse(body: bytes, content_type: str) -> Any:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
+from integrationhub.core.bus_subscription import Publisher
 from integrationhub.errors import ConfigurationError, PermanentError, RetryableError
 
 __all__ = [
@@ -70,6 +71,7 @@ class ActionContext:
     step_id: str
     attempt: int
     http: httpx.AsyncClient
+    bus: Publisher | None = None
 
 
 In = TypeVar("In", bound=BaseModel)

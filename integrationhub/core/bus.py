@@ -108,8 +108,10 @@ class Bus:
             )
         except (*_PULSAR_ERRORS, ValueError) as exc:
             raise ConfigurationError(f"invalid Pulsar URL or settings: {exc}") from exc
-        with contextlib.suppress(BusError):
+        try:
             await self.check()
+        except BusError as exc:
+            log.warning("bus.unavailable", url=self._url, error=exc.message)
         self._monitor = asyncio.create_task(self._watch(), name="bus-health")
 
     async def check(self, *, timeout: float | None = None) -> None:
@@ -192,6 +194,7 @@ class Bus:
             dead_letters=self,
             policy=self._policy,
             close_timeout=self._close_timeout,
+            on_closed=self._subscriptions.discard,
         )
         self._subscriptions.add(handle)
         return handle
@@ -202,8 +205,7 @@ class Bus:
             self._monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
-        await asyncio.gather(*(sub.close() for sub in self._subscriptions))
-        self._subscriptions.clear()
+        await asyncio.gather(*(sub.close() for sub in list(self._subscriptions)))
         await asyncio.gather(*(self._drop_producer(topic) for topic in list(self._producers)))
         client, self._client = self._client, None
         if client is not None:

@@ -117,6 +117,7 @@ class Subscription:
         dead_letters: Publisher,
         policy: RedeliveryPolicy,
         close_timeout: float,
+        on_closed: Callable[[Subscription], None] = lambda _: None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -127,6 +128,7 @@ class Subscription:
         self._dead_letters = dead_letters
         self._policy = policy
         self._close_timeout = close_timeout
+        self._on_closed = on_closed
         self._slots = asyncio.Semaphore(concurrency)
         self._handling: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.Task[None]] = set()
@@ -149,6 +151,7 @@ class Subscription:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        self._on_closed(self)
 
     async def _run(self) -> None:
         """Subscribe, consume, and subscribe again with backoff whenever the consumer fails."""

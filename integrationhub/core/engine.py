@@ -23,6 +23,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from integrationhub.connectors.base import Action, ActionContext, Credential
 from integrationhub.connectors.registry import Registry
 from integrationhub.core import templates
+from integrationhub.core.bus_subscription import Publisher
 from integrationhub.core.credentials import CredentialStore
 from integrationhub.core.events import RunEvents
 from integrationhub.core.store import ClaimedRun, Store
@@ -67,6 +68,7 @@ class Engine:
         credentials: CredentialStore,
         registry: Registry,
         http: httpx.AsyncClient,
+        bus: Publisher,
         events: RunEvents,
         owner: str,
         lease: float,
@@ -75,6 +77,7 @@ class Engine:
         self.credentials = credentials
         self.registry = registry
         self.http = http
+        self.bus = bus
         self.events = events
         self.owner = owner
         self.lease = lease
@@ -184,7 +187,7 @@ class Engine:
         except IntegrationHubError as exc:
             raise _StepFailed(exc.message) from exc
         invoke_context = ActionContext(
-            run_id=run_id, step_id=step.id, attempt=attempt, http=self.http
+            run_id=run_id, step_id=step.id, attempt=attempt, http=self.http, bus=self.bus
         )
         await self.store.start_step(run_id, step.id, attempt=attempt)
         started = time.perf_counter()

@@ -82,4 +82,6 @@ def configure(level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Per-request and per-command chatter from libraries; their warnings still come through.
+    for name in ("uvicorn.access", "httpx", "httpcore", "mail.log", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -290,6 +290,13 @@ class VaultCredentialStore:
             return await asyncio.to_thread(fn)
         except _UNAVAILABLE as exc:
             raise self._unavailable(operation, type(exc).__name__) from exc
+        except hvac.exceptions.InvalidPath as exc:
+            if "no handler for route" in _errors(exc):  # the mount itself is missing
+                raise ConfigurationError(
+                    f"Vault/OpenBao at {self._addr} has no KV v2 mount {self._mount!r}: enable "
+                    "it or set INTEGRATIONHUB_VAULT_MOUNT"
+                ) from None
+            raise  # a missing secret: the caller knows which credential that is
         except hvac.exceptions.InvalidRequest as exc:
             raise CredentialInvalid(
                 f"Vault/OpenBao at {self._addr} rejected the {operation}: {_errors(exc)}"

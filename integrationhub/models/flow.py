@@ -17,7 +17,7 @@ from pydantic import (
 from integrationhub.core import templates
 from integrationhub.errors import TemplateError
 
-__all__ = ["Flow", "FlowId", "FlowPublic", "RetryPolicy", "Step"]
+__all__ = ["Flow", "FlowId", "FlowPublic", "PulsarTrigger", "RetryPolicy", "Step", "Triggers"]
 
 FlowId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
 StepId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
@@ -51,11 +51,38 @@ class Step(BaseModel):
     @field_validator("input")
     @classmethod
     def _templates_compile(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            templates.check(value)
-        except TemplateError as exc:
-            raise ValueError(exc.message) from None
-        return value
+        return _compiled(value)
+
+
+def _compiled(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        templates.check(value)
+    except TemplateError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+class PulsarTrigger(BaseModel):
+    """Run the flow for every message on a topic. The message's JSON payload becomes the
+    parameters, or is reshaped by ``parameters``: templates over ``message`` (the payload),
+    ``key`` and ``properties``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str = Field(min_length=1, max_length=512)
+    subscription: str | None = Field(None, min_length=1, max_length=256)
+    parameters: dict[str, Any] | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _templates_compile(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _compiled(value) if value is not None else None
+
+
+class Triggers(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pulsar: PulsarTrigger | None = None
 
 
 class Flow(BaseModel):
@@ -69,6 +96,7 @@ class Flow(BaseModel):
         default_factory=lambda: {"type": "object"}, description="JSON Schema of the parameters"
     )
     steps: list[Step] = Field(min_length=1, max_length=100)
+    trigger: Triggers | None = None
 
     @field_validator("parameters")
     @classmethod

@@ -403,7 +403,7 @@ async def test_pushed_message_wakes_a_waiting_long_poll(
 ) -> None:
     zulip.longpoll_timeout = 5.0
     queue_id = await register(http, zulip, event_types='["message"]')
-    poll = asyncio.ensure_future(events(http, zulip, queue_id))
+    poll = asyncio.create_task(events(http, zulip, queue_id))
     await asyncio.to_thread(zulip.wait_for_request, "/api/v1/events")
     message = zulip.push_message(content="deploy?", stream="general", topic="ops")
     response = await asyncio.wait_for(poll, timeout=2.0)

@@ -68,7 +68,8 @@ FEATURE_LEVEL = 339  # the spec's server: 10.0-dev, API_FEATURE_LEVEL 339
 ZULIP_VERSION = "10.0-dev+git"
 MAX_MESSAGE_LENGTH = 10_000
 
-Handler = Callable[["_Call"], Awaitable[Response]]
+# An operation of the double gets the query and body merged, as the spec decodes them.
+Handler = Callable[[dict[str, Any]], Awaitable[Response]]
 
 
 # --- the spec, loaded once per process ------------------------------------------------------
@@ -157,12 +158,6 @@ class _Queue:
 
     def wants(self, event_type: str) -> bool:
         return self.event_types is None or event_type in self.event_types
-
-
-@dataclass
-class _Call:
-    request: Request
-    params: dict[str, Any]  # query and body, as the spec decodes them
 
 
 def zulip_error(status: int, msg: str, code: str = "BAD_REQUEST", **extra: Any) -> JSONResponse:
@@ -437,13 +432,12 @@ class ZulipDouble:
                 else zulip_error(400, f"spec violation: {message}"))
         else:
             params = {**result.parameters.query, **(recorded.body or {})}
-            response = await self._answer(_Call(request, params))
+            response = await self._answer(request, params)
             self._check_answer(checked, response)
         recorded.status = response.status_code
         return response
 
-    async def _answer(self, call: _Call) -> Response:
-        request = call.request
+    async def _answer(self, request: Request, params: dict[str, Any]) -> Response:
         if self._faults:
             return self._faults.popleft()()
         user, key = _basic_auth(request)
@@ -456,7 +450,7 @@ class ZulipDouble:
         if handler is None:
             self._violate("double", request, "operation not implemented by the double")
             return zulip_error(501, "not implemented by the Zulip double")
-        return await handler(call)
+        return await handler(params)
 
     def _check_answer(self, checked: StarletteOpenAPIRequest, response: Response) -> None:
         """Validate our own answer: against the operation's documented responses, else against
@@ -481,8 +475,7 @@ class ZulipDouble:
 
     # -- the operations
 
-    async def _send_message(self, call: _Call) -> Response:
-        params = call.params
+    async def _send_message(self, params: dict[str, Any]) -> Response:
         # Zulip strips trailing whitespace, refuses an empty body and truncates a long one.
         content = params["content"].rstrip().lstrip("\n")
         if not content:
@@ -531,8 +524,8 @@ class ZulipDouble:
         self.push_event({"type": "message", "message": message, "flags": ["read"]})
         return zulip_success(id=message_id)
 
-    async def _register(self, call: _Call) -> Response:
-        queue = _Queue(id=str(uuid.uuid4()), event_types=call.params.get("event_types"))
+    async def _register(self, params: dict[str, Any]) -> Response:
+        queue = _Queue(id=str(uuid.uuid4()), event_types=params.get("event_types"))
         with self._lock:
             self._queues[queue.id] = queue
         return zulip_success(
@@ -541,12 +534,12 @@ class ZulipDouble:
             max_message_length=MAX_MESSAGE_LENGTH, max_topic_length=60,
             max_stream_name_length=60)
 
-    async def _get_events(self, call: _Call) -> Response:
+    async def _get_events(self, params: dict[str, Any]) -> Response:
         """Long-poll: answer at once if events newer than ``last_event_id`` wait (dropping
         the acknowledged ones), else wait up to ``longpoll_timeout`` and send a heartbeat."""
-        queue_id: str = call.params["queue_id"]
-        last_event_id: int = call.params.get("last_event_id", -1)
-        dont_block: bool = call.params.get("dont_block", False)
+        queue_id: str = params["queue_id"]
+        last_event_id: int = params.get("last_event_id", -1)
+        dont_block: bool = params.get("dont_block", False)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.longpoll_timeout
         while True:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from integrationhub.core.bus import Bus, Message, Reject, Retry
+from integrationhub.core.bus import Bus, Handler, Message, Reject, Retry
 from integrationhub.errors import BusError
 from integrationhub.settings import PulsarSettings
 from tests.integration.conftest_pulsar import PulsarBroker
@@ -52,6 +52,16 @@ class Inbox:
     async def wait_for_payloads(self, payloads: set[bytes], *, timeout: float = WAIT) -> None:
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: payloads <= set(self.payloads))
+
+
+def recording(seen: Inbox, received: list[bytes]) -> Handler:
+    """A handler that notes which consumer got the message, then passes it to ``seen``."""
+
+    async def handle(message: Message) -> None:
+        received.append(message.payload)
+        await seen(message)
+
+    return handle
 
 
 @pytest.fixture
@@ -106,22 +116,13 @@ async def test_shared_subscription_splits_messages_between_buses_and_handles_eac
     make_bus: MakeBus, topic: str
 ) -> None:
     seen = Inbox()
-    by_bus: dict[int, list[bytes]] = {0: [], 1: []}
-
-    def handler_of(index: int) -> Callable[[Message], Awaitable[None]]:
-        async def handle(message: Message) -> None:
-            by_bus[index].append(message.payload)
-            await seen(message)
-
-        return handle
-
+    by_bus: list[list[bytes]] = [[], []]
     # pulsar-lite 0.2.0 refuses a consumer whose id another client already uses on the
     # subscription; the bus then resubscribes with a fresh id, after the operation timeout.
     buses = [await make_bus(), await make_bus(operation_timeout=1.0)]
-    for index, bus in enumerate(buses):
-        await bus.subscribe(topic, "workers", handler_of(index), concurrency=2).wait_subscribed(
-            WAIT
-        )
+    for bus, received in zip(buses, by_bus, strict=True):
+        handler = recording(seen, received)
+        await bus.subscribe(topic, "workers", handler, concurrency=2).wait_subscribed(WAIT)
     sent = {f"run-{n}".encode() for n in range(40)}
 
     await asyncio.gather(*(buses[0].publish(topic, payload) for payload in sent))
@@ -130,6 +131,24 @@ async def test_shared_subscription_splits_messages_between_buses_and_handles_eac
     await asyncio.sleep(0.5)  # a duplicate, if any, would arrive now
     assert sorted(seen.payloads) == sorted(sent)
     assert by_bus[0] and by_bus[1]
+
+
+async def test_unshared_subscription_delivers_to_one_consumer_in_order(
+    make_bus: MakeBus, topic: str
+) -> None:
+    seen = Inbox()
+    by_bus: list[list[bytes]] = [[], []]
+    buses = [await make_bus(), await make_bus(operation_timeout=1.0)]
+    for bus, received in zip(buses, by_bus, strict=True):
+        handler = recording(seen, received)
+        await bus.subscribe(topic, "ordered", handler, shared=False).wait_subscribed(WAIT)
+    sent = [f"event-{n}".encode() for n in range(10)]
+
+    for payload in sent:
+        await buses[0].publish(topic, payload)
+
+    await seen.wait_for(len(sent))
+    assert sorted(by_bus) == [[], sent]
 
 
 async def test_failing_handler_is_redelivered_with_growing_delay_then_dead_lettered(

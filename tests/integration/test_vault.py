@@ -373,3 +373,13 @@ async def test_server_that_exits_on_start_fails_fast_with_its_log_tail(tmp_path:
         await EmbeddedOpenBao(tmp_path).start()
     assert "vault.db: is a directory" in str(raised.value)
     assert time.monotonic() - started < 5.0
+
+
+async def test_missing_kv_mount_is_a_configuration_error_not_a_missing_credential(
+    openbao: tuple[str, str], vault_settings: VaultSettings
+) -> None:
+    store = _store(vault_settings, *openbao, mount="no-such-mount")
+    for call in (store.read, lambda i: store.write(i, type="smtp", data=SMTP)):
+        with pytest.raises(ConfigurationError, match="no KV v2 mount 'no-such-mount'"):
+            await call("smtp-credentials")
+    await store.close()

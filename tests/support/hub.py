@@ -45,8 +45,9 @@ def hub_settings(
         api_keys=[API_KEY],
         database_url=database_url or f"sqlite+aiosqlite:///{data_dir / 'hub.db'}",
         sweep_interval=0.5,
-        vault=VaultSettings(addr=vault_addr, token=vault_token,
-                            path_prefix=f"tests/{suffix}", cache_ttl=0.5),
+        vault=VaultSettings(
+            addr=vault_addr, token=vault_token, path_prefix=f"tests/{suffix}", cache_ttl=0.5
+        ),
         pulsar=PulsarSettings(
             url=pulsar_url,
             triggers_topic=f"triggers-{suffix}",
@@ -68,12 +69,18 @@ class RunningHub:
     def hub(self) -> Hub:
         return self.app.state.hub  # type: ignore[no-any-return]
 
-    async def put_smtp_credential(self, port: int, credential_id: str = "smtp-credentials",
-                                  **extra: Any) -> httpx.Response:
-        data = {"host": "127.0.0.1", "port": port, "security": "none",
-                "from_address": "hub@example.org"} | extra
-        response = await self.client.put(f"/api/v1/credentials/{credential_id}",
-                                         json={"type": "smtp", "data": data})
+    async def put_smtp_credential(
+        self, port: int, credential_id: str = "smtp-credentials", **extra: Any
+    ) -> httpx.Response:
+        data = {
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "from_address": "hub@example.org",
+        } | extra
+        response = await self.client.put(
+            f"/api/v1/credentials/{credential_id}", json={"type": "smtp", "data": data}
+        )
         assert response.status_code in (200, 201), response.text
         return response
 
@@ -92,7 +99,10 @@ async def running_hub(settings: Settings) -> AsyncIterator[RunningHub]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub",
-                                     headers={"Authorization": f"Bearer {API_KEY}"},
-                                     timeout=30) as client:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://hub",
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout=30,
+        ) as client:
             yield RunningHub(app, client)

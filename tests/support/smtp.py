@@ -34,7 +34,7 @@ class SmtpSink:
     host: str = "127.0.0.1"
     port: int = 0
 
-    async def handle_DATA(self, _server: SMTP, _session: Any, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, _server: SMTP, _session: Any, envelope: Envelope) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.refuse_next:
@@ -43,13 +43,12 @@ class SmtpSink:
             envelope.original_content or b"", policy=email.policy.default
         )
         assert isinstance(message, EmailMessage)
-        self.messages.append(
-            Received(str(envelope.mail_from), list(envelope.rcpt_tos), message)
-        )
+        self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), message))
         return "250 OK"
 
-    def authenticate(self, _server: SMTP, _session: Any, _envelope: Any, mechanism: str,
-                     auth_data: Any) -> AuthResult:
+    def authenticate(
+        self, _server: SMTP, _session: Any, _envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         if (
             mechanism in {"LOGIN", "PLAIN"}
             and isinstance(auth_data, LoginPassword)

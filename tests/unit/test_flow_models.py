@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from integrationhub.core.catalog import BUILTIN_FLOWS, load_flow_file, parse_flow, validate_parameters
+from integrationhub.core.catalog import (
+    BUILTIN_FLOWS,
+    load_flow_file,
+    parse_flow,
+    validate_parameters,
+)
 from integrationhub.errors import FlowInvalid, ParametersInvalid
 
 SEED = {
