@@ -275,8 +275,8 @@ def _result(exc: BaseException) -> pulsar.Result | None:
 def _client_logger() -> logging.Logger:
     """The C++ client logs through this stdlib logger, so structlog's JSON wraps its lines.
 
-    Its level is read when the client is created; below WARNING it narrates every
-    (re)connection, so WARNING applies unless logging was configured for it.
+    Below WARNING it narrates every (re)connection, so WARNING applies unless logging was
+    configured for the ``pulsar`` logger.
     """
     logger = logging.getLogger("pulsar")
     if logger.level == logging.NOTSET:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from prometheus_client import REGISTRY
 
 from integrationhub.core.bus import Bus, Handler, Message, Reject, Retry
 from integrationhub.errors import BusError
@@ -62,6 +65,20 @@ def recording(seen: Inbox, received: list[bytes]) -> Handler:
         await seen(message)
 
     return handle
+
+
+def sample(name: str, topic: str, subscription: str | None = None, outcome: str = "") -> float:
+    labels = {"topic": topic}
+    if subscription is not None:
+        labels |= {"subscription": subscription, "outcome": outcome}
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def eventually(check: Callable[[], bool], *, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -172,6 +189,7 @@ async def test_failing_handler_is_redelivered_with_growing_delay_then_dead_lette
     gaps = [later - earlier for earlier, later in itertools.pairwise(attempts.times)]
     for count, gap in enumerate(gaps):
         assert gap >= 0.9 * settings.redelivery_delay * 2**count
+    print("GAPS", gaps)
     assert gaps == sorted(gaps)
     assert letter.payload == b"run-1"
     assert letter.key == "run-1"
@@ -181,6 +199,11 @@ async def test_failing_handler_is_redelivered_with_growing_delay_then_dead_lette
         "topic": f"persistent://public/default/{topic}",
         "subscription": "workers",
     }
+    full = f"persistent://public/default/{topic}"
+    consumed = "integrationhub_bus_messages_consumed_total"
+    await eventually(lambda: sample(consumed, full, "workers", "dead_letter") == 1)
+    assert sample(consumed, full, "workers", "nack") == settings.max_redeliveries
+    assert sample("integrationhub_bus_messages_published_total", full) == 1
 
 
 async def test_retry_uses_its_own_delay(make_bus: MakeBus, topic: str) -> None:
@@ -239,6 +262,9 @@ async def test_bus_starts_while_broker_is_down_and_works_once_it_is_back(
         with pytest.raises(BusError):
             await bus.publish(topic, b"lost")
         assert time.monotonic() - started < 3.0
+        full = f"persistent://public/default/{topic}"
+        assert sample("integrationhub_bus_publish_errors_total", full) == 1
+        assert REGISTRY.get_sample_value("integrationhub_bus_connected") == 0
         with pytest.raises(BusError):
             await bus.check()
     finally:
@@ -291,3 +317,47 @@ async def test_unacked_message_of_closed_consumer_is_redelivered_to_another(
 
     [message] = await inbox.wait_for(1)
     assert message.payload == b"run-1"
+
+
+DYING_WORKER = """
+import asyncio, os, sys
+from integrationhub.core.bus import Bus
+from integrationhub.settings import PulsarSettings
+
+async def main():
+    bus = Bus(PulsarSettings(), url=sys.argv[1])
+    await bus.start()
+
+    async def handle(message):
+        print(message.payload.decode(), flush=True)
+        os._exit(3)  # dies mid-handler: no ack, no close
+
+    bus.subscribe(sys.argv[2], "workers", handle)
+    await asyncio.sleep(30)
+
+asyncio.run(main())
+"""
+
+
+async def test_unacked_message_of_a_killed_process_is_redelivered(
+    make_bus: MakeBus, pulsar_url: str, topic: str
+) -> None:
+    bus = await make_bus()
+    await bus.publish(topic, b"run-1")
+
+    worker = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", DYING_WORKER, pulsar_url, topic],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert worker.returncode == 3, worker.stderr[-2000:]
+    assert worker.stdout.splitlines()[-1] == "run-1"  # structlog logs to stdout too
+
+    inbox = Inbox()
+    bus.subscribe(topic, "workers", inbox)
+    [message] = await inbox.wait_for(1)
+    assert message.payload == b"run-1"
+    assert message.redelivery_count >= 1
