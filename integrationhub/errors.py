@@ -17,6 +17,7 @@
     │   ├── ParametersInvalid       trigger parameters that break the flow's schema
     │   └── TemplateError           a template that does not compile, render or is unsafe
     ├── RunNotFound
+    ├── RunStateConflict            the run is not in a state that allows this (retry, cancel)
     ├── IdempotencyConflict         one Idempotency-Key, two different requests
     └── BusError                    the event broker cannot be reached
 
@@ -46,6 +47,7 @@ __all__ = [
     "RateLimited",
     "RetryableError",
     "RunNotFound",
+    "RunStateConflict",
     "TemplateError",
 ]
 
@@ -145,6 +147,10 @@ class RunNotFound(IntegrationHubError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"run {run_id!r} does not exist")
         self.run_id = run_id
+
+
+class RunStateConflict(IntegrationHubError):
+    code = "run_state_conflict"
 
 
 class IdempotencyConflict(IntegrationHubError):

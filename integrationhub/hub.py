@@ -7,6 +7,7 @@ the data dir); with ``VAULT_ADDR``, ``INTEGRATIONHUB_PULSAR_URL`` and
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import socket
@@ -25,7 +26,9 @@ from integrationhub.core.credentials import CredentialStore
 from integrationhub.core.engine import Engine
 from integrationhub.core.events import RunEvents
 from integrationhub.core.http import new_client
+from integrationhub.core.periodic import Periodic
 from integrationhub.core.queue import RunQueue
+from integrationhub.core.retention import delete_expired_runs
 from integrationhub.core.store import Store
 from integrationhub.core.topic_triggers import TopicTriggers
 from integrationhub.core.triggers import Triggers
@@ -111,6 +114,16 @@ class Hub:
             )
             await topic_triggers.start()
             stack.push_async_callback(topic_triggers.stop)
+
+            retention = Periodic(
+                "runs.retention",
+                settings.retention_interval,
+                functools.partial(
+                    delete_expired_runs, store, max_age_days=settings.run_retention_days
+                ),
+            )
+            retention.start()
+            stack.push_async_callback(retention.stop)
 
             if settings.mail_sink:
                 await _start_mail_sink(settings, credentials, stack)

@@ -8,12 +8,12 @@ Each group reads its own prefix, so the variables read the way operators expect:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["PulsarSettings", "Settings", "VaultSettings"]
+__all__ = ["PulsarSettings", "Settings", "SourceConfig", "VaultSettings"]
 
 
 class VaultSettings(BaseSettings):
@@ -70,6 +70,24 @@ class PulsarSettings(BaseSettings):
         return not self.url
 
 
+class SourceConfig(BaseModel):
+    """One inbound source the hub runs: an item of ``INTEGRATIONHUB_SOURCES`` (a JSON list), e.g.
+    ``{"id": "zulip-general", "source": "zulip-messages", "credential": "zulip-bot",
+    "topic": "integrationhub.zulip.messages", "options": {"narrow": [["channel", "general"]]}}``.
+
+    ``id`` names its persisted cursor: changing it starts the source afresh. ``topic`` defaults
+    to the source's own; ``options`` are checked against the source's model when the hub starts.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
+    source: str = Field(min_length=1, max_length=128)
+    credential: str | None = Field(None, min_length=1, max_length=128)
+    topic: str | None = Field(None, min_length=1, max_length=512)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INTEGRATIONHUB_", extra="ignore")
 
@@ -83,9 +101,18 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(16, ge=1)
     run_lease_seconds: float = Field(60.0, gt=0)
     sweep_interval: float = Field(5.0, gt=0)
+    run_retention_days: float = Field(30.0, gt=0)
+    retention_interval: float = Field(3600.0, gt=0)
     flows_dir: Path | None = None
     mail_sink: bool = False
     mail_sink_port: int = Field(2525, ge=0, le=65535)
+    # Inbound sources (core/inbound.py): what to poll, the lease one replica holds on a
+    # source, the backoff after transient errors, and how soon a stopped source is retried.
+    sources: list[SourceConfig] = []
+    source_lease_seconds: float = Field(30.0, gt=0)
+    source_backoff_initial: float = Field(1.0, gt=0)
+    source_backoff_max: float = Field(60.0, gt=0)
+    source_restart_interval: float = Field(60.0, gt=0)
 
     vault: VaultSettings = Field(default_factory=VaultSettings)
     pulsar: PulsarSettings = Field(default_factory=PulsarSettings)

@@ -23,6 +23,7 @@ STATUS: list[tuple[type[errors.IntegrationHubError], int]] = [
     (errors.RunNotFound, 404),
     (errors.CredentialNotFound, 404),
     (errors.IdempotencyConflict, 409),
+    (errors.RunStateConflict, 409),
     (errors.FlowReadOnly, 409),
     (errors.CredentialStoreUnavailable, 503),
     (errors.BusError, 503),

@@ -12,14 +12,25 @@ The engine resolves the credential, validates the input against the action's mod
 timeout, retries on ``RetryableError`` with backoff, records metrics and persists the outcome.
 Connectors never loop, sleep, retry or read Vault: they raise ``RetryableError`` or
 ``PermanentError`` and the engine decides.
+
+A connector may also declare sources, its inbound side: one method that polls (or long-polls)
+the remote side once and returns the new events with the cursor to continue from::
+
+        @source("zulip-messages", event=ZulipMessageReceived, topic="integrationhub.zulip.messages")
+        async def read_messages(self, cursor: Cursor | None, options: ReadMessages) -> Batch: ...
+
+The hub's inbound supervisor (``core/inbound.py``) calls it in a loop for each configured source:
+it resolves the credential, backs off on errors, publishes each event to the source's topic and
+persists the cursor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import typing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -33,8 +44,13 @@ __all__ = [
     "Action",
     "ActionContext",
     "BaseConnector",
+    "Batch",
     "Credential",
+    "Cursor",
+    "Event",
+    "Source",
     "action",
+    "source",
 ]
 
 
@@ -65,7 +81,8 @@ class Credential(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ActionContext:
-    """What an action may know about the call it serves."""
+    """What an action may know about the call it serves. A source's poll gets one too:
+    ``run_id`` is then ``source:<source id>`` and ``step_id`` the source's name."""
 
     run_id: str
     step_id: str
@@ -167,12 +184,135 @@ def action(
     return mark
 
 
+# --- sources: the inbound side ---------------------------------------------------------------
+
+Cursor = dict[str, Any]
+"""Where a source continues from: any JSON object the source understands, persisted by the hub."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One inbound event. ``key`` is a stable id of the event at its origin (a message id): it
+    becomes the Pulsar message key, on which consumers dedupe after a redelivery."""
+
+    key: str
+    payload: BaseModel
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one poll found: the events, in order, and the cursor to continue after them.
+
+    ``gap`` says, in one line, that events may have been missed before these (the remote side
+    lost our position and cannot replay it); the supervisor logs it and counts it.
+    """
+
+    events: Sequence[Event]
+    cursor: Cursor
+    gap: str | None = None
+
+
+Options = TypeVar("Options", bound=BaseModel)
+SourceMethod = Callable[[Any, Cursor | None, Options], Awaitable[Batch]]
+
+DEFAULT_POLL_TIMEOUT = 660.0
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One inbound source of a connector, e.g. ``zulip-messages``."""
+
+    name: str
+    connector: type[BaseConnector[Any]]
+    method: str
+    options_model: type[BaseModel]
+    event_model: type[BaseModel]
+    topic: str
+    timeout: float
+    description: str
+
+    @property
+    def credential_type(self) -> type[Credential] | None:
+        return self.connector.credential_type
+
+    def validate_options(self, options: Mapping[str, Any]) -> BaseModel:
+        try:
+            return self.options_model.model_validate(options)
+        except ValidationError as exc:
+            raise ConfigurationError(f"invalid options for {self.name}: {_describe(exc)}") from exc
+
+    async def poll(
+        self,
+        *,
+        credential: Credential | None,
+        cursor: Cursor | None,
+        options: BaseModel,
+        context: ActionContext,
+    ) -> Batch:
+        """Poll once within the timeout; check that the batch can be published and persisted."""
+        connector = self.connector(credential=credential, context=context)
+        try:
+            async with asyncio.timeout(self.timeout):
+                batch = await getattr(connector, self.method)(cursor, options)
+        except TimeoutError as exc:
+            raise RetryableError(f"{self.name} timed out after {self.timeout:g}s") from exc
+        if not isinstance(batch, Batch):
+            raise TypeError(f"{self.name} returned {type(batch).__name__}, not Batch")
+        for event in batch.events:
+            if not isinstance(event.payload, self.event_model):
+                raise TypeError(
+                    f"{self.name} returned an event of type {type(event.payload).__name__}, "
+                    f"not {self.event_model.__name__}"
+                )
+        json.dumps(batch.cursor)  # TypeError now, rather than when the hub persists it
+        return batch
+
+    def describe(self) -> dict[str, Any]:
+        credential_type = self.credential_type
+        return {
+            "name": self.name,
+            "description": self.description,
+            "credential_type": credential_type.type if credential_type else None,
+            "topic": self.topic,
+            "options_schema": self.options_model.model_json_schema(),
+            "event_schema": self.event_model.model_json_schema(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _SourceMark:
+    name: str
+    event: type[BaseModel]
+    topic: str
+    timeout: float
+
+
+def source(
+    name: str, *, event: type[BaseModel], topic: str, timeout: float = DEFAULT_POLL_TIMEOUT
+) -> Callable[[SourceMethod[Options]], SourceMethod[Options]]:
+    """Declare a connector method as a source: ``(cursor, options) -> Batch``, one poll.
+
+    ``event`` is the model of each event's payload, ``topic`` the default topic its events are
+    published to, ``timeout`` a bound on one poll (longer than any long-poll it may do).
+    """
+
+    def mark(method: SourceMethod[Options]) -> SourceMethod[Options]:
+        method.__integrationhub_source__ = _SourceMark(name, event, topic, timeout)  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+# --- the base class ---------------------------------------------------------------------------
+
+
 class BaseConnector(Generic[C]):
     """Base of every connector. ``name`` equals the folder and the entry-point name."""
 
     name: ClassVar[str]
     credential_type: ClassVar[type[Credential] | None] = None
     actions: ClassVar[dict[str, Action]] = {}
+    sources: ClassVar[dict[str, Source]] = {}
 
     def __init__(self, *, credential: C, context: ActionContext) -> None:
         self.credential = credential
@@ -186,7 +326,11 @@ class BaseConnector(Generic[C]):
         super().__init_subclass__(**kwargs)
         cls.credential_type = _credential_type_of(cls)
         cls.actions = {}
+        cls.sources = {}
         for attr, member in inspect.getmembers(cls, inspect.isfunction):
+            source_mark = getattr(member, "__integrationhub_source__", None)
+            if source_mark is not None:
+                cls.sources[source_mark.name] = _source(cls, attr, member, source_mark)
             mark = getattr(member, "__integrationhub_action__", None)
             if mark is None:
                 continue
@@ -206,6 +350,32 @@ class BaseConnector(Generic[C]):
                 timeout=mark.timeout,
                 description=inspect.getdoc(member) or "",
             )
+
+
+def _source(
+    cls: type[BaseConnector[Any]], attr: str, member: Callable[..., Any], mark: _SourceMark
+) -> Source:
+    hints = typing.get_type_hints(member)
+    params = [p for p in inspect.signature(member).parameters if p != "self"]
+    options = hints.get(params[-1]) if len(params) == 2 else None
+    if (
+        not isinstance(options, type)
+        or not issubclass(options, BaseModel)
+        or hints.get("return") is not Batch
+    ):
+        raise ConfigurationError(
+            f"source {mark.name} must take (cursor, options: <a model>) and return Batch"
+        )
+    return Source(
+        name=mark.name,
+        connector=cls,
+        method=attr,
+        options_model=options,
+        event_model=mark.event,
+        topic=mark.topic,
+        timeout=mark.timeout,
+        description=inspect.getdoc(member) or "",
+    )
 
 
 def _credential_type_of(cls: type) -> type[Credential] | None:

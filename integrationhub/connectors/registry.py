@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from integrationhub.connectors.base import Action, BaseConnector, Credential
+from integrationhub.connectors.base import Action, BaseConnector, Credential, Source
 from integrationhub.errors import ConfigurationError, CredentialInvalid, FlowInvalid
 
 __all__ = ["ENTRY_POINT_GROUP", "Registry"]
@@ -23,11 +23,12 @@ log = structlog.get_logger()
 
 
 class Registry:
-    """The connectors, actions and credential types this hub knows."""
+    """The connectors, actions, sources and credential types this hub knows."""
 
     def __init__(self, connectors: Iterable[type[BaseConnector[Any]]]) -> None:
         self.connectors: dict[str, type[BaseConnector[Any]]] = {}
         self.actions: dict[str, Action] = {}
+        self.sources: dict[str, Source] = {}
         self.credential_types: dict[str, type[Credential]] = {}
         for connector in connectors:
             self._add(connector)
@@ -57,6 +58,13 @@ class Registry:
                     f"and {connector.name!r}"
                 )
             self.actions[name] = act
+        for name, src in connector.sources.items():
+            if name in self.sources:
+                raise ConfigurationError(
+                    f"source {name!r} is declared by {self.sources[name].connector.name!r} "
+                    f"and {connector.name!r}"
+                )
+            self.sources[name] = src
         if connector.credential_type is not None:
             self.credential_types[connector.credential_type.type] = connector.credential_type
 
@@ -67,6 +75,13 @@ class Registry:
             raise FlowInvalid(
                 f"unknown action {name!r}; known actions: {', '.join(sorted(self.actions))}"
             ) from None
+
+    def source(self, name: str) -> Source:
+        try:
+            return self.sources[name]
+        except KeyError:
+            known = ", ".join(sorted(self.sources)) or "none"
+            raise ConfigurationError(f"unknown source {name!r}; known sources: {known}") from None
 
     def credential_type(self, type_name: str) -> type[Credential]:
         try:
@@ -89,6 +104,7 @@ class Registry:
                 else None,
                 "credential_fields": _fields(connector.credential_type),
                 "actions": [a.describe() for a in connector.actions.values()],
+                "sources": [s.describe() for s in connector.sources.values()],
             }
             for connector in sorted(self.connectors.values(), key=lambda c: c.name)
         ]

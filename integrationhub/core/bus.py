@@ -28,6 +28,7 @@ from pulsar.asyncio import Client, Consumer, Producer, PulsarException
 from typing_extensions import override
 
 from integrationhub.core.bus_subscription import (
+    PULSAR_ERRORS,
     Handler,
     Message,
     Publisher,
@@ -51,7 +52,6 @@ PUBLISH_ERRORS = Counter(
 )
 CONNECTED = Gauge("integrationhub_bus_connected", "1 while the broker answers, else 0.")
 
-_PULSAR_ERRORS = (PulsarException, pulsar.exceptions.PulsarException)
 _UNREACHABLE = {pulsar.Result.Timeout, pulsar.Result.ConnectError, pulsar.Result.NotConnected}
 
 
@@ -106,7 +106,7 @@ class Bus:
                 connection_timeout_ms=max(100, int(self._timeout * 1000)),
                 logger=_client_logger(),
             )
-        except (*_PULSAR_ERRORS, ValueError) as exc:
+        except (*PULSAR_ERRORS, ValueError) as exc:
             raise ConfigurationError(f"invalid Pulsar URL or settings: {exc}") from exc
         try:
             await self.check()
@@ -120,7 +120,7 @@ class Bus:
         topic = self._policy.dead_letter_topic
         try:
             await asyncio.wait_for(client.get_topic_partitions(topic), timeout or self._timeout)
-        except (*_PULSAR_ERRORS, TimeoutError) as exc:
+        except (*PULSAR_ERRORS, TimeoutError) as exc:
             self._set_connected(False, error=str(exc) or type(exc).__name__)
             raise BusError(f"Pulsar broker at {self._url} is unavailable: {exc}") from exc
         self._set_connected(True)
@@ -140,7 +140,7 @@ class Bus:
             send = producer.send(payload, properties=properties, partition_key=key)
             # The producer's send timeout bounds this already; the guard only backs it up.
             await asyncio.wait_for(send, self._timeout + 1)
-        except (*_PULSAR_ERRORS, TimeoutError) as exc:
+        except (*PULSAR_ERRORS, TimeoutError) as exc:
             PUBLISH_ERRORS.labels(name).inc()
             if isinstance(exc, TimeoutError) or _result(exc) in _UNREACHABLE:
                 self._set_connected(False, error=str(exc) or type(exc).__name__)
@@ -182,7 +182,7 @@ class Bus:
                     if start_at == "earliest"
                     else pulsar.InitialPosition.Latest,
                 )
-            except _PULSAR_ERRORS as exc:
+            except PULSAR_ERRORS as exc:
                 raise BusError(f"subscribing to {name} as {subscription} failed: {exc}") from exc
 
         handle = Subscription(
@@ -209,7 +209,7 @@ class Bus:
         await asyncio.gather(*(self._drop_producer(topic) for topic in list(self._producers)))
         client, self._client = self._client, None
         if client is not None:
-            with contextlib.suppress(*_PULSAR_ERRORS, TimeoutError):
+            with contextlib.suppress(*PULSAR_ERRORS, TimeoutError):
                 await asyncio.wait_for(client.close(), self._close_timeout)
         self._set_connected(False)
 
@@ -233,7 +233,7 @@ class Bus:
             self._producers[topic] = creating
         try:
             return await asyncio.shield(creating)
-        except _PULSAR_ERRORS:
+        except PULSAR_ERRORS:
             if self._producers.get(topic) is creating:
                 del self._producers[topic]
             raise
@@ -242,7 +242,7 @@ class Bus:
         creating = self._producers.pop(topic, None)
         if creating is None:
             return
-        with contextlib.suppress(*_PULSAR_ERRORS, TimeoutError):
+        with contextlib.suppress(*PULSAR_ERRORS, TimeoutError):
             producer = await asyncio.wait_for(asyncio.shield(creating), self._close_timeout)
             await asyncio.wait_for(producer.close(), self._close_timeout)
 

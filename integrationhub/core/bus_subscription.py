@@ -11,8 +11,11 @@ A handler's outcome decides the message's fate, as in faststream:
 
 The C++ client only knows one fixed negative-ack delay per consumer, so the consumer is given
 the base delay and the growth is added here: the nack itself is sent ``delay - base`` later,
-from a timer that holds no handler slot. A message that is never acked (a process that dies,
-a consumer that closes) is redelivered by the broker to the other consumers.
+from a timer that holds no handler slot. The client's own clock is coarse (it rounds to 256 ms
+and ticks every third of the delay, at least every 100 ms), so a redelivery may come about a
+third of a second late. A message that is never acked (a process that dies, a consumer that
+closes) is redelivered by the broker to the other consumers. Delivery is at least once:
+handlers must tolerate a repeat.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import pulsar
 import structlog
 from prometheus_client import Counter
 from pulsar.asyncio import Consumer, PulsarException
@@ -41,6 +45,9 @@ CONSUMED = Counter(
 )
 
 _MAX_REASON = 2000
+# The asyncio API raises its own PulsarException; calls it passes through (negative_acknowledge)
+# raise the C extension's.
+PULSAR_ERRORS = (PulsarException, pulsar.exceptions.PulsarException)
 
 
 class Reject(Exception):
@@ -252,7 +259,8 @@ class Subscription:
             self._log.warning(
                 "bus.dead_letter_failed", message_id=message.message_id, error=str(exc)
             )
-            self._nack_later(consumer, received, self._policy.delay(message.redelivery_count))
+            wait = self._policy.delay(message.redelivery_count) - self._policy.base_delay
+            self._nack_later(consumer, received, wait)
             return "nack"
         self._log.warning(
             "bus.dead_lettered",
@@ -266,14 +274,14 @@ class Subscription:
     async def _ack(self, consumer: Consumer, received: Any) -> None:
         try:
             await consumer.acknowledge(received)
-        except PulsarException as exc:
+        except PULSAR_ERRORS as exc:
             # The broker redelivers it: handlers must tolerate a repeat (at-least-once).
             self._log.warning("bus.ack_failed", error=str(exc))
 
     def _nack_later(self, consumer: Consumer, received: Any, wait: float) -> None:
         async def nack() -> None:
             await asyncio.sleep(max(wait, 0.0))
-            with contextlib.suppress(PulsarException):
+            with contextlib.suppress(*PULSAR_ERRORS):
                 await consumer.negative_acknowledge(received)
 
         timer = asyncio.create_task(nack())
@@ -296,7 +304,7 @@ class Subscription:
         await asyncio.gather(*self._timers, return_exceptions=True)
         try:
             await asyncio.wait_for(consumer.close(), self._close_timeout)
-        except (PulsarException, TimeoutError) as exc:
+        except (*PULSAR_ERRORS, TimeoutError) as exc:
             self._log.warning("bus.consumer_close_failed", error=str(exc))
         self._log.info("bus.unsubscribed")
 

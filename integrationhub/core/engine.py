@@ -3,8 +3,10 @@
 For each step: resolve the credential, render the input in the sandbox, invoke the action within
 its timeout, and persist the outcome before moving on. ``RetryableError`` is retried with
 exponential backoff and full jitter (never sooner than the remote side's ``Retry-After``);
-anything else fails the step and the run. A step found ``running`` when a run is taken over may
-already have had its effect: it is repeated only if its action is safe to repeat.
+anything else fails the step and the run. A step found ``sending`` when a run is taken over may
+already have had its effect: it is repeated only if its action is safe to repeat or the flow says
+so; otherwise the run fails with "outcome unknown" for a person to decide. A cancel request is
+honoured between steps and between attempts.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ RETRIES = Counter(
 )
 
 
+class _Cancelled(Exception):
+    pass
+
+
 class _StepFailed(Exception):
     def __init__(self, error: str) -> None:
         self.error = error
@@ -102,7 +108,7 @@ class Engine:
             except CredentialStoreUnavailable as exc:
                 # Put back, not failed: the sweeper queues it again until the store is back.
                 log.warning("run.deferred", reason=exc.message)
-                await self.store.release(run_id, owner=self.owner)
+                await self.store.release(run_id, owner=self.owner, reason=exc.message)
                 return
             finally:
                 RUNS_IN_PROGRESS.dec()
@@ -126,11 +132,15 @@ class Engine:
             if record.status == StepStatus.succeeded:
                 context["steps"][step.id] = {"output": record.output}
                 continue
+            if await self.store.cancel_requested(claimed.id):
+                return RunStatus.cancelled, f"cancelled before step {step.id!r}"
             with structlog.contextvars.bound_contextvars(step=step.id, action=step.action):
                 try:
                     output = await self._run_step(
                         claimed.id, step, record.status, record.attempts, context
                     )
+                except _Cancelled:
+                    return RunStatus.cancelled, f"cancelled during step {step.id!r}"
                 except _StepFailed as failure:
                     await self.store.finish_step(
                         claimed.id, step.id, status=StepStatus.failed, error=failure.error
@@ -153,19 +163,26 @@ class Engine:
             action = self.registry.action(step.action)
         except IntegrationHubError as exc:
             raise _StepFailed(exc.message) from exc
-        if previous == StepStatus.running and not action.safe_to_repeat:
+        repeatable = action.safe_to_repeat or step.on_unknown_outcome == "repeat"
+        if previous == StepStatus.sending and not repeatable:
             raise _StepFailed(
                 f"outcome unknown: {action.name} was under way when its worker stopped, and "
                 "it is not safe to repeat; check the remote side, then retry the run if needed"
             )
+        policy = step.retry
+        deadline = time.monotonic() + policy.deadline
         while True:
             attempts += 1
             try:
                 return await self._attempt(run_id, step, action, attempts, context)
             except RetryableError as exc:
-                if attempts >= step.retry.max_attempts:
+                if attempts >= policy.max_attempts:
                     raise _StepFailed(f"{exc.message} (after {attempts} attempts)") from exc
-                delay = max(exc.retry_after or 0.0, random.uniform(0, step.retry.delay(attempts)))
+                delay = max(exc.retry_after or 0.0, random.uniform(0, policy.delay(attempts)))
+                if time.monotonic() + delay > deadline:
+                    raise _StepFailed(
+                        f"{exc.message} (no retry fits in the step's {policy.deadline:g}s deadline)"
+                    ) from exc
                 RETRIES.labels(action.name).inc()
                 log.info(
                     "step.retrying", attempt=attempts, error=exc.message, delay=round(delay, 3)
@@ -174,6 +191,8 @@ class Engine:
                     run_id, step.id, status=StepStatus.pending, error=exc.message
                 )
                 await asyncio.sleep(delay)
+                if await self.store.cancel_requested(run_id):
+                    raise _Cancelled from None
 
     async def _attempt(
         self, run_id: str, step: Step, action: Action, attempt: int, context: dict[str, Any]

@@ -8,8 +8,6 @@ while the broker was down, and runs whose worker died with their lease.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
 
 import structlog
@@ -17,6 +15,7 @@ from prometheus_client import Counter
 
 from integrationhub.core.bus import Bus, Message, Reject, Subscription
 from integrationhub.core.engine import Engine
+from integrationhub.core.periodic import Periodic
 from integrationhub.core.store import Store
 from integrationhub.errors import BusError
 from integrationhub.settings import Settings
@@ -42,7 +41,7 @@ class RunQueue:
         self.settings = settings
         self.topic = settings.pulsar.topic(settings.pulsar.runs_topic)
         self._subscription: Subscription | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = Periodic("runs.sweep", settings.sweep_interval, self.sweep)
 
     async def enqueue(self, run_id: str) -> bool:
         """Publish the run id; False (and the sweeper's job) when the broker is unreachable."""
@@ -64,13 +63,10 @@ class RunQueue:
             handle,
             concurrency=self.settings.worker_concurrency,
         )
-        self._sweeper = asyncio.create_task(self._sweep_forever())
+        self._sweeper.start()
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        await self._sweeper.stop()
         if self._subscription is not None:
             await self._subscription.close()
 
@@ -86,14 +82,6 @@ class RunQueue:
             SWEPT.inc(published)
             log.info("runs.republished", count=published)
         return published
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.sweep_interval)
-            try:
-                await self.sweep()
-            except Exception:  # the sweeper must outlive a database hiccup
-                log.exception("runs.sweep_failed")
 
 
 def _run_id(data: bytes) -> str:

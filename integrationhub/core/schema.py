@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["flows", "metadata", "run_steps", "runs", "utcnow"]
+__all__ = ["flows", "metadata", "run_history", "run_steps", "runs", "source_cursors", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -79,6 +80,7 @@ runs = Table(
     Column("idempotency_key", String(255), nullable=True, unique=True),
     Column("error", Text, nullable=True),
     Column("deliveries", Integer, nullable=False, default=0),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", UTCDateTime, nullable=True),
     Column("enqueued_at", UTCDateTime, nullable=True),
@@ -102,4 +104,28 @@ run_steps = Table(
     Column("error", Text, nullable=True),
     Column("started_at", UTCDateTime, nullable=True),
     Column("finished_at", UTCDateTime, nullable=True),
+)
+
+# Every state change of a run, with its time and cause, for people deciding what to do next.
+run_history = Table(
+    "run_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("step_id", String(64), nullable=True),
+    Column("detail", Text, nullable=True),
+    Index(None, "run_id", "id"),
+)
+
+# Where each inbound source continues from, and which hub process polls it now (the lease).
+source_cursors = Table(
+    "source_cursors",
+    metadata,
+    Column("source_id", String(128), primary_key=True),
+    Column("cursor", Json, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from integrationhub.core import migrations
-from integrationhub.core.schema import flows, run_steps, runs, utcnow
-from integrationhub.errors import FlowNotFound, IdempotencyConflict, RunNotFound
+from integrationhub.core.schema import flows, run_history, run_steps, runs, source_cursors, utcnow
+from integrationhub.errors import FlowNotFound, IdempotencyConflict, RunNotFound, RunStateConflict
 from integrationhub.models.flow import Flow
-from integrationhub.models.run import RunPublic, RunStatus, StepPublic, StepStatus
+from integrationhub.models.run import RunEvent, RunPublic, RunStatus, StepPublic, StepStatus
 
 __all__ = ["ClaimedRun", "Store"]
 
@@ -59,7 +59,12 @@ class Store:
     # Runs -------------------------------------------------------------------------------------
 
     async def create_run(
-        self, *, flow: Flow, parameters: dict[str, Any], idempotency_key: str | None
+        self,
+        *,
+        flow: Flow,
+        parameters: dict[str, Any],
+        idempotency_key: str | None,
+        source: str = "api",
     ) -> tuple[RunPublic, bool]:
         """Persist a queued run with its pending steps. Returns ``(run, created)``: with a known
         idempotency key, the run created first and ``False``."""
@@ -92,6 +97,7 @@ class Store:
                         for position, step in enumerate(flow.steps)
                     ],
                 )
+                await _history(conn, run_id, "queued", detail=f"triggered via {source}", at=now)
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -144,6 +150,9 @@ class Store:
                 )
             ).one()
             steps = await self._steps(conn, run_id)
+            await _history(
+                conn, run_id, "running", detail=f"delivery {row.deliveries}, worker {owner}", at=now
+            )
         return ClaimedRun(
             id=run_id,
             flow=Flow.model_validate(row.flow),
@@ -166,16 +175,21 @@ class Store:
         return result.rowcount == 1
 
     async def start_step(self, run_id: str, step_id: str, *, attempt: int) -> None:
+        """Mark the step ``sending`` before its call: from here its effect may have happened."""
+        now = utcnow()
         async with self.engine.begin() as conn:
             await conn.execute(
                 run_steps.update()
                 .where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id)
                 .values(
-                    status=StepStatus.running,
+                    status=StepStatus.sending,
                     attempts=attempt,
                     error=None,
-                    started_at=sa.func.coalesce(run_steps.c.started_at, utcnow()),
+                    started_at=sa.func.coalesce(run_steps.c.started_at, now),
                 )
+            )
+            await _history(
+                conn, run_id, "step.sending", step_id=step_id, detail=f"attempt {attempt}", at=now
             )
 
     async def finish_step(
@@ -187,17 +201,21 @@ class Store:
         output: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
+        now = utcnow()
         async with self.engine.begin() as conn:
             await conn.execute(
                 run_steps.update()
                 .where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id)
-                .values(status=status, output=output, error=error, finished_at=utcnow())
+                .values(status=status, output=output, error=error, finished_at=now)
             )
+            event = "step.retrying" if status == StepStatus.pending else f"step.{status}"
+            await _history(conn, run_id, event, step_id=step_id, detail=error, at=now)
 
     async def finish_run(
         self, run_id: str, *, owner: str, status: RunStatus, error: str | None = None
     ) -> bool:
         """Record the outcome, only while ``owner`` still holds the lease."""
+        now = utcnow()
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 runs.update()
@@ -209,17 +227,19 @@ class Store:
                 .values(
                     status=status,
                     error=error,
-                    finished_at=utcnow(),
+                    finished_at=now,
                     lease_owner=None,
                     lease_expires_at=None,
                 )
             )
+            if result.rowcount == 1:
+                await _history(conn, run_id, str(status), detail=error, at=now)
         return result.rowcount == 1
 
-    async def release(self, run_id: str, *, owner: str) -> None:
+    async def release(self, run_id: str, *, owner: str, reason: str) -> None:
         """Give a claimed run back: queued and unpublished, so the sweeper queues it again."""
         async with self.engine.begin() as conn:
-            await conn.execute(
+            result = await conn.execute(
                 runs.update()
                 .where(
                     runs.c.id == run_id,
@@ -233,6 +253,73 @@ class Store:
                     enqueued_at=None,
                 )
             )
+            if result.rowcount == 1:
+                await _history(conn, run_id, "released", detail=reason)
+
+    async def cancel(self, run_id: str) -> RunPublic:
+        """A queued run is cancelled at once; a running one when its current step ends."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            queued = await conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id, runs.c.status == RunStatus.queued)
+                .values(
+                    status=RunStatus.cancelled, finished_at=now, error="cancelled before it started"
+                )
+            )
+            running = await conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id, runs.c.status == RunStatus.running)
+                .values(cancel_requested=True)
+            )
+            if queued.rowcount or running.rowcount:
+                event = "cancelled" if queued.rowcount else "cancel_requested"
+                await _history(conn, run_id, event, detail="through the API", at=now)
+        if not (queued.rowcount or running.rowcount):
+            run = await self.get_run(run_id)
+            raise RunStateConflict(
+                f"run {run_id} is {run.status}; only queued or running runs can be cancelled"
+            )
+        return await self.get_run(run_id)
+
+    async def cancel_requested(self, run_id: str) -> bool:
+        async with self.engine.connect() as conn:
+            return bool(
+                await conn.scalar(sa.select(runs.c.cancel_requested).where(runs.c.id == run_id))
+            )
+
+    async def retry(self, run_id: str) -> RunPublic:
+        """Queue a failed or cancelled run again from its first unfinished step: steps that
+        succeeded keep their output and are not repeated."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                runs.update()
+                .where(
+                    runs.c.id == run_id, runs.c.status.in_([RunStatus.failed, RunStatus.cancelled])
+                )
+                .values(
+                    status=RunStatus.queued,
+                    error=None,
+                    finished_at=None,
+                    cancel_requested=False,
+                    enqueued_at=None,
+                )
+            )
+            if result.rowcount == 1:
+                # A person decided: a step whose outcome was unknown is repeated too.
+                await conn.execute(
+                    run_steps.update()
+                    .where(run_steps.c.run_id == run_id, run_steps.c.status != StepStatus.succeeded)
+                    .values(status=StepStatus.pending, attempts=0, error=None, finished_at=None)
+                )
+                await _history(conn, run_id, "retried", detail="through the API", at=now)
+        if result.rowcount != 1:
+            run = await self.get_run(run_id)
+            raise RunStateConflict(
+                f"run {run_id} is {run.status}; only failed or cancelled runs can be retried"
+            )
+        return await self.get_run(run_id)
 
     async def get_run(self, run_id: str) -> RunPublic:
         async with self.engine.connect() as conn:
@@ -242,14 +329,41 @@ class Store:
             steps = await self._steps(conn, run_id)
         return _run_public(row, steps)
 
+    async def history(self, run_id: str) -> list[RunEvent]:
+        await self.get_run(run_id)
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(run_history)
+                    .where(run_history.c.run_id == run_id)
+                    .order_by(run_history.c.id)
+                )
+            ).all()
+        return [RunEvent(at=r.at, event=r.event, step_id=r.step_id, detail=r.detail) for r in rows]
+
     async def list_runs(
-        self, *, flow_id: str | None = None, status: RunStatus | None = None, limit: int = 50
+        self,
+        *,
+        flow_id: str | None = None,
+        status: RunStatus | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 50,
     ) -> list[RunPublic]:
+        """Newest first. ``after`` is the (created_at, id) of the last run of the previous
+        page: keyset pagination, stable while new runs arrive."""
         query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
         if flow_id:
             query = query.where(runs.c.flow_id == flow_id)
         if status:
             query = query.where(runs.c.status == status)
+        if created_after:
+            query = query.where(runs.c.created_at >= created_after)
+        if created_before:
+            query = query.where(runs.c.created_at < created_before)
+        if after:
+            query = query.where(sa.tuple_(runs.c.created_at, runs.c.id) < sa.tuple_(*after))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
             ids = [row.id for row in rows]
@@ -264,6 +378,26 @@ class Store:
         for step in step_rows:
             by_run[step.run_id].append(_step_public(step))
         return [_run_public(row, by_run[row.id]) for row in rows]
+
+    async def delete_finished(self, *, before: datetime, batch: int) -> int:
+        """Delete up to ``batch`` runs that finished before ``before`` (steps and history go
+        with them). Small batches keep each transaction, and its locks, short."""
+        async with self.engine.begin() as conn:
+            ids = (
+                await conn.scalars(
+                    sa.select(runs.c.id)
+                    .where(runs.c.finished_at < before)
+                    .order_by(runs.c.finished_at)
+                    .limit(batch)
+                )
+            ).all()
+            if not ids:
+                return 0
+            # Explicit child deletes: SQLite enforces ON DELETE CASCADE only per connection.
+            await conn.execute(run_history.delete().where(run_history.c.run_id.in_(ids)))
+            await conn.execute(run_steps.delete().where(run_steps.c.run_id.in_(ids)))
+            await conn.execute(runs.delete().where(runs.c.id.in_(ids)))
+        return len(ids)
 
     async def runs_to_publish(
         self, *, unpublished_for: float, requeue_after: float, limit: int = 500
@@ -350,6 +484,98 @@ class Store:
             result = await conn.execute(flows.delete().where(flows.c.id == flow_id))
         if result.rowcount != 1:
             raise FlowNotFound(flow_id)
+
+
+async def _history(
+    conn: Any,
+    run_id: str,
+    event: str,
+    *,
+    step_id: str | None = None,
+    detail: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    await conn.execute(
+        run_history.insert().values(
+            run_id=run_id, at=at or utcnow(), event=event, step_id=step_id, detail=detail
+        )
+    )
+
+    # Source cursors ---------------------------------------------------------------------------
+    # One row per inbound source: its cursor, and a lease so one hub process polls it at a time.
+
+    async def claim_cursor(self, source_id: str, *, owner: str, lease: float) -> bool:
+        """Take the source's lease, or renew it: True when ``owner`` holds it now. Taken only
+        if free, expired or already ``owner``'s; the row is created on first claim."""
+        now = utcnow()
+        expires = now + timedelta(seconds=lease)
+        takeable = sa.or_(
+            source_cursors.c.lease_owner == owner,
+            source_cursors.c.lease_expires_at.is_(None),
+            source_cursors.c.lease_expires_at < now,
+        )
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                source_cursors.update()
+                .where(source_cursors.c.source_id == source_id, takeable)
+                .values(lease_owner=owner, lease_expires_at=expires)
+            )
+            if result.rowcount == 1:
+                return True
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(
+                        source_cursors.insert().values(
+                            source_id=source_id,
+                            cursor=None,
+                            lease_owner=owner,
+                            lease_expires_at=expires,
+                            updated_at=now,
+                        )
+                    )
+            except IntegrityError:  # the row exists and another process holds a live lease
+                return False
+        return True
+
+    async def get_cursor(self, source_id: str) -> dict[str, Any] | None:
+        """The cursor last persisted for the source; None before its first poll."""
+        async with self.engine.connect() as conn:
+            cursor = await conn.scalar(
+                sa.select(source_cursors.c.cursor).where(source_cursors.c.source_id == source_id)
+            )
+        return cursor if isinstance(cursor, dict) else None
+
+    async def put_cursor(
+        self, source_id: str, cursor: dict[str, Any], *, owner: str, lease: float
+    ) -> bool:
+        """Persist the cursor and renew the lease, only while ``owner`` holds it."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                source_cursors.update()
+                .where(
+                    source_cursors.c.source_id == source_id,
+                    source_cursors.c.lease_owner == owner,
+                )
+                .values(
+                    cursor=cursor,
+                    updated_at=now,
+                    lease_expires_at=now + timedelta(seconds=lease),
+                )
+            )
+        return result.rowcount == 1
+
+    async def release_cursor(self, source_id: str, *, owner: str) -> None:
+        """Give the lease up (at shutdown), so another process may poll the source at once."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                source_cursors.update()
+                .where(
+                    source_cursors.c.source_id == source_id,
+                    source_cursors.c.lease_owner == owner,
+                )
+                .values(lease_owner=None, lease_expires_at=None)
+            )
 
 
 def _step_public(row: Any) -> StepPublic:

@@ -13,8 +13,6 @@ a second run.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from typing import Any
 
@@ -24,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from integrationhub.core import templates
 from integrationhub.core.bus import Bus, Message, Reject, Subscription
 from integrationhub.core.catalog import Catalog
+from integrationhub.core.periodic import Periodic
 from integrationhub.core.triggers import Triggers
 from integrationhub.errors import FlowError, IdempotencyConflict
 from integrationhub.models.flow import FlowId, PulsarTrigger
@@ -59,22 +58,23 @@ class TopicTriggers:
         self.settings = settings
         self._shared: Subscription | None = None
         self._flows: dict[str, tuple[PulsarTrigger, Subscription]] = {}
-        self._reconciler: asyncio.Task[None] | None = None
+        self._reconciler = Periodic(
+            "topic_trigger.reconcile", max(settings.sweep_interval, 1.0) * 2, self.reconcile
+        )
 
     async def start(self) -> None:
         pulsar = self.settings.pulsar
         self._shared = self.bus.subscribe(
-            pulsar.topic(pulsar.triggers_topic), pulsar.triggers_subscription, self._on_trigger,
+            pulsar.topic(pulsar.triggers_topic),
+            pulsar.triggers_subscription,
+            self._on_trigger,
             concurrency=self.settings.worker_concurrency,
         )
         await self.reconcile()
-        self._reconciler = asyncio.create_task(self._reconcile_forever())
+        self._reconciler.start()
 
     async def stop(self) -> None:
-        if self._reconciler is not None:
-            self._reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconciler
+        await self._reconciler.stop()
         for _, subscription in self._flows.values():
             await subscription.close()
         self._flows.clear()
@@ -109,14 +109,6 @@ class TopicTriggers:
             concurrency=self.settings.worker_concurrency,
         )
 
-    async def _reconcile_forever(self) -> None:
-        while True:
-            await asyncio.sleep(max(self.settings.sweep_interval, 1.0) * 2)
-            try:
-                await self.reconcile()
-            except Exception:  # keep following flow changes after a database hiccup
-                log.exception("topic_trigger.reconcile_failed")
-
     async def _on_trigger(self, message: Message) -> None:
         try:
             request = TriggerMessage.model_validate(_json(message))
@@ -132,8 +124,11 @@ class TopicTriggers:
     async def _start_flow(self, flow_id: str, trigger: PulsarTrigger, message: Message) -> None:
         payload = _json(message)
         if trigger.parameters is not None:
-            context = {"message": payload, "key": message.key,
-                       "properties": dict(message.properties)}
+            context = {
+                "message": payload,
+                "key": message.key,
+                "properties": dict(message.properties),
+            }
             try:
                 parameters = templates.render(trigger.parameters, context)
             except FlowError as exc:

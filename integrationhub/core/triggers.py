@@ -49,7 +49,7 @@ class Triggers:
         flow = await self.catalog.get(flow_id)
         validate_parameters(flow, parameters)
         run, created = await self.store.create_run(
-            flow=flow, parameters=parameters, idempotency_key=idempotency_key
+            flow=flow, parameters=parameters, idempotency_key=idempotency_key, source=source
         )
         if created:
             TRIGGERS.labels(flow_id, source).inc()
@@ -59,6 +59,16 @@ class Triggers:
             )
             await self.queue.enqueue(run.run_id)
         return run, created
+
+    async def retry(self, run_id: str) -> RunPublic:
+        """Queue a failed or cancelled run again, from its first unfinished step."""
+        run = await self.store.retry(run_id)
+        log.info("run.retried", run_id=run_id, flow_id=run.flow_id)
+        self.events.emit(
+            run_id=run_id, flow_id=run.flow_id, type="run.queued", status=RunStatus.queued
+        )
+        await self.queue.enqueue(run_id)
+        return run
 
     async def wait(self, run_id: str, *, timeout: float) -> RunPublic:
         """The run once it has finished, or as it is when ``timeout`` runs out. Runs finished

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import jsonschema
 from pydantic import (
@@ -32,6 +32,12 @@ class RetryPolicy(BaseModel):
     initial_delay: float = Field(0.5, ge=0, le=3600)
     max_delay: float = Field(30.0, ge=0, le=3600)
     multiplier: float = Field(2.0, ge=1, le=10)
+    deadline: float = Field(
+        900.0,
+        gt=0,
+        le=7 * 86400,
+        description="seconds from the first attempt after which no retry starts",
+    )
 
     def delay(self, attempt: int) -> float:
         """Upper bound of the wait after ``attempt`` failed attempts (1-based)."""
@@ -47,6 +53,11 @@ class Step(BaseModel):
     input: dict[str, Any] = Field(default_factory=dict)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     timeout: float | None = Field(None, gt=0, le=3600, description="per attempt, seconds")
+    on_unknown_outcome: Literal["fail", "repeat"] = Field(
+        "fail",
+        description="when a worker stopped during this step's call: fail the run for a person "
+        "to decide, or repeat the call (the action's own safe_to_repeat also allows it)",
+    )
 
     @field_validator("input")
     @classmethod

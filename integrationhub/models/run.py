@@ -10,7 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from integrationhub.models.flow import FlowId
 
-__all__ = ["RunAccepted", "RunPublic", "RunStatus", "StepPublic", "StepStatus", "TriggerRequest"]
+__all__ = [
+    "RunAccepted",
+    "RunEvent",
+    "RunPublic",
+    "RunStatus",
+    "StepPublic",
+    "StepStatus",
+    "TriggerRequest",
+]
 
 
 class RunStatus(StrEnum):
@@ -30,8 +38,9 @@ FINISHED = frozenset({RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled
 
 class StepStatus(StrEnum):
     pending = "pending"
-    # The call is under way: its side effect may or may not have happened.
-    running = "running"
+    # The call is under way: its side effect may or may not have happened yet.
+    sending = "sending"
+    # The call returned: its side effect happened ("sent").
     succeeded = "succeeded"
     failed = "failed"
 
@@ -61,6 +70,15 @@ class StepPublic(BaseModel):
     error: str | None
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class RunEvent(BaseModel):
+    """One entry of a run's history."""
+
+    at: datetime
+    event: str
+    step_id: str | None
+    detail: str | None
 
 
 class RunPublic(BaseModel):

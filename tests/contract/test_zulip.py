@@ -50,11 +50,15 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 def send(zulip: ZulipDouble, http: httpx.AsyncClient) -> Send:
     """Invoke ``zulip-message`` the way the engine does, with the double's bot credential."""
 
-    async def invoke(params: dict[str, Any], *, credential: ZulipCredential | None = None,
-                     ) -> BaseModel:
+    async def invoke(
+        params: dict[str, Any],
+        *,
+        credential: ZulipCredential | None = None,
+    ) -> BaseModel:
         context = ActionContext(run_id="run-1", step_id="notify", attempt=1, http=http)
-        return await SEND.invoke(credential=credential or credential_for(zulip),
-                                 params=params, context=context)
+        return await SEND.invoke(
+            credential=credential or credential_for(zulip), params=params, context=context
+        )
 
     return invoke
 
@@ -62,31 +66,44 @@ def send(zulip: ZulipDouble, http: httpx.AsyncClient) -> Send:
 # --- messages arrive as the spec describes ---------------------------------------------------
 
 
-@pytest.mark.parametrize(("to", "wire_to", "stream_id"), [
-    pytest.param("general", '"general"', 1, id="by-name"),
-    pytest.param(2, "2", 2, id="by-id"),
-])
+@pytest.mark.parametrize(
+    ("to", "wire_to", "stream_id"),
+    [
+        pytest.param("general", '"general"', 1, id="by-name"),
+        pytest.param(2, "2", 2, id="by-id"),
+    ],
+)
 async def test_stream_message_arrives_with_topic_and_basic_auth(
     zulip: ZulipDouble, send: Send, to: str | int, wire_to: str, stream_id: int
 ) -> None:
-    result = await send({"type": "stream", "to": to, "topic": "Deploys",
-                         "content": "**v2.3** is live"})
+    result = await send(
+        {"type": "stream", "to": to, "topic": "Deploys", "content": "**v2.3** is live"}
+    )
 
     assert isinstance(result, ZulipMessageSent)
     (request,) = zulip.requests
-    assert (request.method, request.path, request.user) == ("POST", "/api/v1/messages",
-                                                            zulip.email)
-    assert request.form == {"type": "stream", "to": wire_to, "topic": "Deploys",
-                            "content": "**v2.3** is live"}
+    assert (request.method, request.path, request.user) == ("POST", "/api/v1/messages", zulip.email)
+    assert request.form == {
+        "type": "stream",
+        "to": wire_to,
+        "topic": "Deploys",
+        "content": "**v2.3** is live",
+    }
     (message,) = zulip.messages
     assert (message["id"], message["stream_id"], message["subject"]) == (
-        result.message_id, stream_id, "Deploys")
+        result.message_id,
+        stream_id,
+        "Deploys",
+    )
 
 
-@pytest.mark.parametrize("to", [
-    pytest.param(["alice@example.com", "bob@example.com"], id="by-email"),
-    pytest.param([11, 12], id="by-user-id"),
-])
+@pytest.mark.parametrize(
+    "to",
+    [
+        pytest.param(["alice@example.com", "bob@example.com"], id="by-email"),
+        pytest.param([11, 12], id="by-user-id"),
+    ],
+)
 async def test_direct_message_arrives_with_json_encoded_recipients(
     zulip: ZulipDouble, send: Send, to: list[Any]
 ) -> None:
@@ -103,8 +120,9 @@ async def test_direct_message_arrives_with_json_encoded_recipients(
     assert result.model_dump() == {"message_id": zulip.messages[0]["id"]}
 
 
-async def test_numeric_stream_name_is_sent_as_a_name_not_an_id(send: Send,
-                                                               zulip: ZulipDouble) -> None:
+async def test_numeric_stream_name_is_sent_as_a_name_not_an_id(
+    send: Send, zulip: ZulipDouble
+) -> None:
     zulip.streams["2024"] = 7
 
     await send({"type": "stream", "to": "2024", "topic": "plans", "content": "hi"})
@@ -114,8 +132,7 @@ async def test_numeric_stream_name_is_sent_as_a_name_not_an_id(send: Send,
     assert zulip.messages[0]["stream_id"] == 7
 
 
-async def test_content_of_exactly_the_limit_is_sent_whole(send: Send,
-                                                           zulip: ZulipDouble) -> None:
+async def test_content_of_exactly_the_limit_is_sent_whole(send: Send, zulip: ZulipDouble) -> None:
     content = "x" * 10_000
 
     await send({"type": "stream", "to": "general", "topic": "big", "content": content})
@@ -126,28 +143,61 @@ async def test_content_of_exactly_the_limit_is_sent_whole(send: Send,
 # --- the double holds requests to the spec ---------------------------------------------------
 
 
-@pytest.mark.parametrize(("form", "auth", "status", "complaint"), [
-    pytest.param({"type": "stream", "to": "general", "topic": "t", "content": "hi"}, True,
-                 400, "cannot decode 'general' as application/json", id="stream-name-not-json"),
-    pytest.param({"type": "direct", "to": '["alice@example.com"]'}, True,
-                 400, "'content' is a required property", id="missing-content"),
-    pytest.param({"type": "email", "to": "[11]", "content": "hi"}, True,
-                 400, "'email' is not one of", id="unknown-type"),
-    pytest.param({"type": "direct", "to": "[11]", "content": "hi"}, False,
-                 401, "Security not found", id="no-auth"),
-])
+@pytest.mark.parametrize(
+    ("form", "auth", "status", "complaint"),
+    [
+        pytest.param(
+            {"type": "stream", "to": "general", "topic": "t", "content": "hi"},
+            True,
+            400,
+            "cannot decode 'general' as application/json",
+            id="stream-name-not-json",
+        ),
+        pytest.param(
+            {"type": "direct", "to": '["alice@example.com"]'},
+            True,
+            400,
+            "'content' is a required property",
+            id="missing-content",
+        ),
+        pytest.param(
+            {"type": "email", "to": "[11]", "content": "hi"},
+            True,
+            400,
+            "'email' is not one of",
+            id="unknown-type",
+        ),
+        pytest.param(
+            {"type": "direct", "to": "[11]", "content": "hi"},
+            False,
+            401,
+            "Security not found",
+            id="no-auth",
+        ),
+    ],
+)
 async def test_double_records_a_request_that_breaks_the_spec(
-    zulip: ZulipDouble, http: httpx.AsyncClient, form: dict[str, str], auth: bool,
-    status: int, complaint: str,
+    zulip: ZulipDouble,
+    http: httpx.AsyncClient,
+    form: dict[str, str],
+    auth: bool,
+    status: int,
+    complaint: str,
 ) -> None:
-    response = await http.post(f"{zulip.url}/api/v1/messages", data=form,
-                               auth=(zulip.email, zulip.api_key) if auth else None)
+    response = await http.post(
+        f"{zulip.url}/api/v1/messages",
+        data=form,
+        auth=(zulip.email, zulip.api_key) if auth else None,
+    )
 
     assert response.status_code == status
     assert complaint in response.json()["msg"]
     (violation,) = zulip.take_violations()
     assert (violation.kind, violation.method, violation.path) == (
-        "request", "POST", "/api/v1/messages")
+        "request",
+        "POST",
+        "/api/v1/messages",
+    )
     assert complaint in violation.message
     assert zulip.messages == []
 
@@ -190,8 +240,7 @@ async def test_server_error_is_retryable(zulip: ZulipDouble, send: Send, status:
     assert str(status) in caught.value.message
 
 
-async def test_request_after_the_injected_failures_succeeds(zulip: ZulipDouble,
-                                                            send: Send) -> None:
+async def test_request_after_the_injected_failures_succeeds(zulip: ZulipDouble, send: Send) -> None:
     zulip.fail_next(1)
     with pytest.raises(RetryableError):
         await send({"type": "direct", "to": [11], "content": "hi"})
@@ -202,17 +251,31 @@ async def test_request_after_the_injected_failures_succeeds(zulip: ZulipDouble,
     assert isinstance(result, ZulipMessageSent)
 
 
-@pytest.mark.parametrize(("params", "zulip_says"), [
-    pytest.param({"type": "stream", "to": "nope", "topic": "t", "content": "hi"},
-                 "Channel 'nope' does not exist (STREAM_DOES_NOT_EXIST)", id="unknown-stream"),
-    pytest.param({"type": "stream", "to": 99, "topic": "t", "content": "hi"},
-                 "Channel with ID '99' does not exist (STREAM_DOES_NOT_EXIST)",
-                 id="unknown-stream-id"),
-    pytest.param({"type": "direct", "to": ["eve@example.com"], "content": "hi"},
-                 "Invalid email 'eve@example.com' (BAD_REQUEST)", id="unknown-user"),
-    pytest.param({"type": "direct", "to": [404], "content": "hi"},
-                 "Invalid user ID 404 (BAD_REQUEST)", id="unknown-user-id"),
-])
+@pytest.mark.parametrize(
+    ("params", "zulip_says"),
+    [
+        pytest.param(
+            {"type": "stream", "to": "nope", "topic": "t", "content": "hi"},
+            "Channel 'nope' does not exist (STREAM_DOES_NOT_EXIST)",
+            id="unknown-stream",
+        ),
+        pytest.param(
+            {"type": "stream", "to": 99, "topic": "t", "content": "hi"},
+            "Channel with ID '99' does not exist (STREAM_DOES_NOT_EXIST)",
+            id="unknown-stream-id",
+        ),
+        pytest.param(
+            {"type": "direct", "to": ["eve@example.com"], "content": "hi"},
+            "Invalid email 'eve@example.com' (BAD_REQUEST)",
+            id="unknown-user",
+        ),
+        pytest.param(
+            {"type": "direct", "to": [404], "content": "hi"},
+            "Invalid user ID 404 (BAD_REQUEST)",
+            id="unknown-user-id",
+        ),
+    ],
+)
 async def test_zulip_error_is_permanent_with_zulips_message_and_code(
     zulip: ZulipDouble, send: Send, params: dict[str, Any], zulip_says: str
 ) -> None:
@@ -223,13 +286,16 @@ async def test_zulip_error_is_permanent_with_zulips_message_and_code(
     assert [r.status for r in zulip.requests] == [400]
 
 
-async def test_wrong_api_key_is_permanent_and_never_shows_the_key(zulip: ZulipDouble,
-                                                                  send: Send) -> None:
+async def test_wrong_api_key_is_permanent_and_never_shows_the_key(
+    zulip: ZulipDouble, send: Send
+) -> None:
     wrong_key = "wrong-key-s3cr3t-do-not-print"
 
     with pytest.raises(PermanentError) as caught:
-        await send({"type": "direct", "to": [11], "content": "hi"},
-                   credential=credential_for(zulip, api_key=wrong_key))
+        await send(
+            {"type": "direct", "to": [11], "content": "hi"},
+            credential=credential_for(zulip, api_key=wrong_key),
+        )
 
     assert "401" in caught.value.message and "Invalid API key" in caught.value.message
     for text in (caught.value.message, str(caught.value), repr(caught.value)):
@@ -243,8 +309,10 @@ async def test_unreachable_site_is_retryable(send: Send, zulip: ZulipDouble) -> 
         port = probe.getsockname()[1]
 
     with pytest.raises(RetryableError, match="ConnectError"):
-        await send({"type": "direct", "to": [11], "content": "hi"},
-                   credential=credential_for(zulip, site=f"http://127.0.0.1:{port}"))
+        await send(
+            {"type": "direct", "to": [11], "content": "hi"},
+            credential=credential_for(zulip, site=f"http://127.0.0.1:{port}"),
+        )
 
 
 # --- bad input never reaches Zulip -------------------------------------------------------------
@@ -254,30 +322,43 @@ STREAM = {"type": "stream", "to": "general", "topic": "t", "content": "hi"}
 DIRECT = {"type": "direct", "to": ["alice@example.com"], "content": "hi"}
 
 
-@pytest.mark.parametrize(("params", "complaint"), [
-    pytest.param({k: v for k, v in STREAM.items() if k != "topic"}, "stream.topic: Field required",
-                 id="stream-without-topic"),
-    pytest.param({**STREAM, "content": ""}, "must not be empty", id="empty-content"),
-    pytest.param({**STREAM, "content": " \n\t "}, "must not be empty", id="blank-content"),
-    pytest.param({**STREAM, "content": "x" * 10_001}, "at most 10000", id="oversized-content"),
-    pytest.param({**STREAM, "content": "a\x00b"}, "NUL", id="nul-in-content"),
-    pytest.param({**STREAM, "topic": "ok\r\nX-Injected: 1"}, "invalid character '\\r'",
-                 id="crlf-in-topic"),
-    pytest.param({**STREAM, "topic": "t" * 61}, "at most 60", id="oversized-topic"),
-    pytest.param({**STREAM, "topic": "   "}, "at least 1", id="blank-topic"),
-    pytest.param({**STREAM, "to": ""}, "at least 1", id="empty-stream-name"),
-    pytest.param({**STREAM, "to": 0}, "greater than 0", id="stream-id-zero"),
-    pytest.param({**STREAM, "to": True}, "not a boolean", id="stream-id-boolean"),
-    pytest.param({**DIRECT, "to": []}, "at least 1", id="no-recipients"),
-    pytest.param({**DIRECT, "to": [11, "bob@example.com"]}, "valid string",
-                 id="mixed-ids-and-emails"),
-    pytest.param({**DIRECT, "to": ["not-an-email"]}, "should match pattern", id="bad-email"),
-    pytest.param({**DIRECT, "to": "alice@example.com"}, "valid list", id="recipients-not-list"),
-    pytest.param({**DIRECT, "topic": "t"}, "Extra inputs", id="topic-on-direct"),
-    pytest.param({**STREAM, "type": "private"}, "does not match any of the expected tags",
-                 id="unknown-type"),
-    pytest.param({"to": "general", "content": "hi"}, "Unable to extract tag", id="no-type"),
-])
+@pytest.mark.parametrize(
+    ("params", "complaint"),
+    [
+        pytest.param(
+            {k: v for k, v in STREAM.items() if k != "topic"},
+            "stream.topic: Field required",
+            id="stream-without-topic",
+        ),
+        pytest.param({**STREAM, "content": ""}, "must not be empty", id="empty-content"),
+        pytest.param({**STREAM, "content": " \n\t "}, "must not be empty", id="blank-content"),
+        pytest.param({**STREAM, "content": "x" * 10_001}, "at most 10000", id="oversized-content"),
+        pytest.param({**STREAM, "content": "a\x00b"}, "NUL", id="nul-in-content"),
+        pytest.param(
+            {**STREAM, "topic": "ok\r\nX-Injected: 1"},
+            "invalid character '\\r'",
+            id="crlf-in-topic",
+        ),
+        pytest.param({**STREAM, "topic": "t" * 61}, "at most 60", id="oversized-topic"),
+        pytest.param({**STREAM, "topic": "   "}, "at least 1", id="blank-topic"),
+        pytest.param({**STREAM, "to": ""}, "at least 1", id="empty-stream-name"),
+        pytest.param({**STREAM, "to": 0}, "greater than 0", id="stream-id-zero"),
+        pytest.param({**STREAM, "to": True}, "not a boolean", id="stream-id-boolean"),
+        pytest.param({**DIRECT, "to": []}, "at least 1", id="no-recipients"),
+        pytest.param(
+            {**DIRECT, "to": [11, "bob@example.com"]}, "valid string", id="mixed-ids-and-emails"
+        ),
+        pytest.param({**DIRECT, "to": ["not-an-email"]}, "should match pattern", id="bad-email"),
+        pytest.param({**DIRECT, "to": "alice@example.com"}, "valid list", id="recipients-not-list"),
+        pytest.param({**DIRECT, "topic": "t"}, "Extra inputs", id="topic-on-direct"),
+        pytest.param(
+            {**STREAM, "type": "private"},
+            "does not match any of the expected tags",
+            id="unknown-type",
+        ),
+        pytest.param({"to": "general", "content": "hi"}, "Unable to extract tag", id="no-type"),
+    ],
+)
 async def test_invalid_input_is_refused_before_any_request(
     zulip: ZulipDouble, send: Send, params: dict[str, Any], complaint: str
 ) -> None:
@@ -291,30 +372,41 @@ async def test_invalid_input_is_refused_before_any_request(
 # --- the credential ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("site", "normalised"), [
-    ("https://example.zulipchat.com", "https://example.zulipchat.com"),
-    ("https://example.zulipchat.com/", "https://example.zulipchat.com"),
-    (" https://chat.example.org:8443// ", "https://chat.example.org:8443"),
-    ("http://127.0.0.1:9991", "http://127.0.0.1:9991"),
-])
+@pytest.mark.parametrize(
+    ("site", "normalised"),
+    [
+        ("https://example.zulipchat.com", "https://example.zulipchat.com"),
+        ("https://example.zulipchat.com/", "https://example.zulipchat.com"),
+        (" https://chat.example.org:8443// ", "https://chat.example.org:8443"),
+        ("http://127.0.0.1:9991", "http://127.0.0.1:9991"),
+    ],
+)
 def test_site_is_normalised_without_trailing_slash(site: str, normalised: str) -> None:
     credential = ZulipCredential(site=site, email="bot@example.com", api_key="k")  # type: ignore[arg-type]
 
     assert credential.site == normalised
 
 
-@pytest.mark.parametrize("site", [
-    "ftp://example.zulipchat.com", "file:///etc/passwd", "example.zulipchat.com",
-    "https://", "https://bot:key@example.zulipchat.com", "https://example.com/?x=1",
-])
+@pytest.mark.parametrize(
+    "site",
+    [
+        "ftp://example.zulipchat.com",
+        "file:///etc/passwd",
+        "example.zulipchat.com",
+        "https://",
+        "https://bot:key@example.zulipchat.com",
+        "https://example.com/?x=1",
+    ],
+)
 def test_site_that_is_not_a_plain_http_url_is_refused(site: str) -> None:
     with pytest.raises(ValidationError):
         ZulipCredential(site=site, email="bot@example.com", api_key="k")  # type: ignore[arg-type]
 
 
 def test_api_key_is_the_only_secret_and_is_masked() -> None:
-    credential = ZulipCredential(site="https://x.zulipchat.com", email="bot@x.zulipchat.com",
-                                 api_key="s3cr3t")  # type: ignore[arg-type]
+    credential = ZulipCredential(
+        site="https://x.zulipchat.com", email="bot@x.zulipchat.com", api_key="s3cr3t"
+    )  # type: ignore[arg-type]
 
     assert ZulipCredential.secret_fields() == ["api_key"]
     assert "s3cr3t" not in repr(credential) and "s3cr3t" not in str(credential.model_dump())
@@ -328,29 +420,70 @@ def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> htt
     return httpx.Response(status, content=content, headers=headers)
 
 
-@pytest.mark.parametrize(("response", "error", "retry_after", "says"), [
-    (answer(200, {"result": "error", "msg": "Invalid email 'x'", "code": "BAD_REQUEST"}),
-     PermanentError, None, "answered 200: Invalid email 'x' (BAD_REQUEST)"),
-    (answer(400, {"result": "error", "msg": "Missing 'content' argument",
-                  "code": "REQUEST_VARIABLE_MISSING", "var_name": "content"}),
-     PermanentError, None, "(REQUEST_VARIABLE_MISSING)"),
-    (answer(400, {"result": "error", "msg": "line one\nline two"}),
-     PermanentError, None, "line one line two (BAD_REQUEST)"),
-    (answer(429, {"result": "error", "msg": "", "code": "RATE_LIMIT_HIT",
-                  "retry-after": 0.75}, {"Retry-After": "1"}),
-     RateLimited, 0.75, "answered 429"),
-    (answer(429, b"Too Many Requests", {"Retry-After": "3"}), RateLimited, 3.0, "429"),
-    (answer(429, b"", {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0"}),
-     RateLimited, 0.0, "429"),
-    (answer(502, b"<html>Bad Gateway</html>"), RetryableError, None, "answered 502"),
-    (answer(503, {"result": "error", "msg": "down"}, {"Retry-After": "5"}),
-     RetryableError, 5.0, "503"),
-    (answer(404, b"<html>Not Found</html>"), PermanentError, None, "answered 404"),
-    (answer(301, b"", {"Location": "https://new.zulipchat.com/api/v1/messages"}),
-     PermanentError, None, "redirect to https://new.zulipchat.com/api/v1/messages"),
-    (answer(200, b"<html>login</html>"), PermanentError, None, "not a Zulip success answer"),
-    (answer(200, {"result": "success", "msg": ""}), PermanentError, None, "not a Zulip"),
-])
+@pytest.mark.parametrize(
+    ("response", "error", "retry_after", "says"),
+    [
+        (
+            answer(200, {"result": "error", "msg": "Invalid email 'x'", "code": "BAD_REQUEST"}),
+            PermanentError,
+            None,
+            "answered 200: Invalid email 'x' (BAD_REQUEST)",
+        ),
+        (
+            answer(
+                400,
+                {
+                    "result": "error",
+                    "msg": "Missing 'content' argument",
+                    "code": "REQUEST_VARIABLE_MISSING",
+                    "var_name": "content",
+                },
+            ),
+            PermanentError,
+            None,
+            "(REQUEST_VARIABLE_MISSING)",
+        ),
+        (
+            answer(400, {"result": "error", "msg": "line one\nline two"}),
+            PermanentError,
+            None,
+            "line one line two (BAD_REQUEST)",
+        ),
+        (
+            answer(
+                429,
+                {"result": "error", "msg": "", "code": "RATE_LIMIT_HIT", "retry-after": 0.75},
+                {"Retry-After": "1"},
+            ),
+            RateLimited,
+            0.75,
+            "answered 429",
+        ),
+        (answer(429, b"Too Many Requests", {"Retry-After": "3"}), RateLimited, 3.0, "429"),
+        (
+            answer(429, b"", {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "0"}),
+            RateLimited,
+            0.0,
+            "429",
+        ),
+        (answer(502, b"<html>Bad Gateway</html>"), RetryableError, None, "answered 502"),
+        (
+            answer(503, {"result": "error", "msg": "down"}, {"Retry-After": "5"}),
+            RetryableError,
+            5.0,
+            "503",
+        ),
+        (answer(404, b"<html>Not Found</html>"), PermanentError, None, "answered 404"),
+        (
+            answer(301, b"", {"Location": "https://new.zulipchat.com/api/v1/messages"}),
+            PermanentError,
+            None,
+            "redirect to https://new.zulipchat.com/api/v1/messages",
+        ),
+        (answer(200, b"<html>login</html>"), PermanentError, None, "not a Zulip success answer"),
+        (answer(200, {"result": "success", "msg": ""}), PermanentError, None, "not a Zulip"),
+    ],
+)
 def test_answers_are_classified_for_the_engine(
     response: httpx.Response, error: type[Exception], retry_after: float | None, says: str
 ) -> None:
@@ -363,9 +496,16 @@ def test_answers_are_classified_for_the_engine(
 
 
 def test_success_answer_is_typed_and_ignores_fields_zulip_adds_later() -> None:
-    response = answer(200, {"result": "success", "msg": "", "id": 42,
-                            "automatic_new_visibility_policy": 2,
-                            "ignored_parameters_unsupported": ["x"]})
+    response = answer(
+        200,
+        {
+            "result": "success",
+            "msg": "",
+            "id": 42,
+            "automatic_new_visibility_policy": 2,
+            "ignored_parameters_unsupported": ["x"],
+        },
+    )
 
     assert read_answer(response, MessageSentAnswer, what="w").id == 42
 
@@ -374,17 +514,25 @@ def test_success_answer_is_typed_and_ignores_fields_zulip_adds_later() -> None:
 
 
 async def register(http: httpx.AsyncClient, zulip: ZulipDouble, **form: str) -> str:
-    response = await http.post(f"{zulip.url}/api/v1/register", data=form,
-                               auth=(zulip.email, zulip.api_key))
+    response = await http.post(
+        f"{zulip.url}/api/v1/register", data=form, auth=(zulip.email, zulip.api_key)
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["queue_id"])
 
 
-async def events(http: httpx.AsyncClient, zulip: ZulipDouble, queue_id: str,
-                 last_event_id: int = -1, **params: str) -> httpx.Response:
-    return await http.get(f"{zulip.url}/api/v1/events", auth=(zulip.email, zulip.api_key),
-                          params={"queue_id": queue_id, "last_event_id": last_event_id,
-                                  **params})
+async def events(
+    http: httpx.AsyncClient,
+    zulip: ZulipDouble,
+    queue_id: str,
+    last_event_id: int = -1,
+    **params: str,
+) -> httpx.Response:
+    return await http.get(
+        f"{zulip.url}/api/v1/events",
+        auth=(zulip.email, zulip.api_key),
+        params={"queue_id": queue_id, "last_event_id": last_event_id, **params},
+    )
 
 
 async def test_idle_queue_answers_a_heartbeat_after_the_long_poll(
@@ -426,14 +574,19 @@ async def test_acknowledged_events_are_not_sent_again(
     assert [e["message"]["content"] for e in rest] == ["two"]
 
 
-async def test_expired_queue_answers_bad_event_queue_id(zulip: ZulipDouble,
-                                                         http: httpx.AsyncClient) -> None:
+async def test_expired_queue_answers_bad_event_queue_id(
+    zulip: ZulipDouble, http: httpx.AsyncClient
+) -> None:
     queue_id = await register(http, zulip)
     zulip.expire_queue(queue_id)
 
     response = await events(http, zulip, queue_id, dont_block="true")
 
     assert response.status_code == 400
-    assert response.json() == {"result": "error", "code": "BAD_EVENT_QUEUE_ID",
-                               "msg": f"Bad event queue ID: {queue_id}", "queue_id": queue_id}
+    assert response.json() == {
+        "result": "error",
+        "code": "BAD_EVENT_QUEUE_ID",
+        "msg": f"Bad event queue ID: {queue_id}",
+        "queue_id": queue_id,
+    }
     assert zulip.queue_ids == []

@@ -60,8 +60,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-__all__ = ["SPEC_PATH", "RecordedRequest", "Violation", "ZulipDouble", "zulip_message",
-           "zulip_openapi"]
+__all__ = [
+    "SPEC_PATH",
+    "RecordedRequest",
+    "Violation",
+    "ZulipDouble",
+    "zulip_message",
+    "zulip_openapi",
+]
 
 SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "specs" / "zulip.yaml"
 FEATURE_LEVEL = 339  # the spec's server: 10.0-dev, API_FEATURE_LEVEL 339
@@ -204,14 +210,29 @@ def zulip_message(
     }
     if stream is not None:
         stream_id, name = stream
-        message |= {"type": "stream", "stream_id": stream_id, "display_recipient": name,
-                    "subject": topic, "recipient_id": 1000 + stream_id}
+        message |= {
+            "type": "stream",
+            "stream_id": stream_id,
+            "display_recipient": name,
+            "subject": topic,
+            "recipient_id": 1000 + stream_id,
+        }
     else:
         users = sorted({(sender_id, sender_email), *recipients})
-        message |= {"type": "private", "subject": "", "recipient_id": 2000 + len(users),
-                    "display_recipient": [
-                        {"id": uid, "email": email, "full_name": email.split("@")[0],
-                         "is_mirror_dummy": False} for uid, email in users]}
+        message |= {
+            "type": "private",
+            "subject": "",
+            "recipient_id": 2000 + len(users),
+            "display_recipient": [
+                {
+                    "id": uid,
+                    "email": email,
+                    "full_name": email.split("@")[0],
+                    "is_mirror_dummy": False,
+                }
+                for uid, email in users
+            ],
+        }
     return message
 
 
@@ -234,10 +255,11 @@ class ZulipDouble:
         self.email = email
         self.api_key = api_key
         self.user_id = user_id
-        self._organisation = (dict(streams or {"general": 1, "announce": 2}),
-                              {email: user_id, **(users or {"alice@example.com": 11,
-                                                            "bob@example.com": 12})},
-                              longpoll_timeout)
+        self._organisation = (
+            dict(streams or {"general": 1, "announce": 2}),
+            {email: user_id, **(users or {"alice@example.com": 11, "bob@example.com": 12})},
+            longpoll_timeout,
+        )
         self._lock = threading.Lock()
         self._arrived = threading.Condition()
         self._message_ids = itertools.count(100)
@@ -272,16 +294,26 @@ class ZulipDouble:
 
     # -- what tests tell the double
 
-    def rate_limit_next(self, count: int = 1, *, retry_after: float = 1.5,
-                        header: bool = True) -> None:
+    def rate_limit_next(
+        self, count: int = 1, *, retry_after: float = 1.5, header: bool = True
+    ) -> None:
         """Answer the next ``count`` requests 429 as Zulip does: ``retry-after`` in the body
         (fractional seconds) and, unless ``header=False``, the ``Retry-After`` header."""
 
         def answer() -> Response:
-            response = zulip_error(429, "API usage exceeded rate limit", "RATE_LIMIT_HIT",
-                                   **{"retry-after": retry_after})
-            response.headers.update({"X-RateLimit-Limit": "200", "X-RateLimit-Remaining": "0",
-                                     "X-RateLimit-Reset": str(int(time.time() + retry_after))})
+            response = zulip_error(
+                429,
+                "API usage exceeded rate limit",
+                "RATE_LIMIT_HIT",
+                **{"retry-after": retry_after},
+            )
+            response.headers.update(
+                {
+                    "X-RateLimit-Limit": "200",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(int(time.time() + retry_after)),
+                }
+            )
             if header:
                 response.headers["Retry-After"] = str(retry_after)
             return response
@@ -305,16 +337,26 @@ class ZulipDouble:
                     queue.next_id += 1
                     self._wake(queue)
 
-    def push_message(self, *, content: str, stream: str | None = "general", topic: str = "hi",
-                     sender_email: str = "alice@example.com",
-                     to: Iterable[str] = ()) -> dict[str, Any]:
+    def push_message(
+        self,
+        *,
+        content: str,
+        stream: str | None = "general",
+        topic: str = "hi",
+        sender_email: str = "alice@example.com",
+        to: Iterable[str] = (),
+    ) -> dict[str, Any]:
         """A message from a user: to ``stream``/``topic``, or direct to ``to`` (emails) when
         ``stream`` is None. Returns the message object the queues receive."""
         message = zulip_message(
-            message_id=next(self._message_ids), sender_id=self.users[sender_email],
-            sender_email=sender_email, content=content, topic=topic,
+            message_id=next(self._message_ids),
+            sender_id=self.users[sender_email],
+            sender_email=sender_email,
+            content=content,
+            topic=topic,
             stream=(self.streams[stream], stream) if stream else None,
-            recipients=[(self.users[e], e) for e in (to or [self.email])])
+            recipients=[(self.users[e], e) for e in (to or [self.email])],
+        )
         self.push_event({"type": "message", "message": message, "flags": []})
         return message
 
@@ -331,10 +373,12 @@ class ZulipDouble:
         with self._lock:
             return [q.id for q in self._queues.values() if not q.gone]
 
-    def wait_for_request(self, path: str, *, count: int = 1,
-                         timeout: float = 5.0) -> RecordedRequest:
+    def wait_for_request(
+        self, path: str, *, count: int = 1, timeout: float = 5.0
+    ) -> RecordedRequest:
         """Block until ``count`` requests to ``path`` have arrived; the last of them. For a
         test that must act while a long-poll waits (``asyncio.to_thread`` from async code)."""
+
         def arrived() -> list[RecordedRequest]:
             return [r for r in self.requests if r.path == path]
 
@@ -362,12 +406,23 @@ class ZulipDouble:
         sock.listen()  # connections wait in the backlog until uvicorn accepts them
         host, port = sock.getsockname()
         self.url = f"http://{host}:{port}"
-        config = uvicorn.Config(self._app(), log_config=None, log_level="warning",
-                                access_log=False, lifespan="on", ws="none", http="h11",
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            self._app(),
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            ws="none",
+            http="h11",
+            timeout_graceful_shutdown=2,
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"zulip-double:{port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name=f"zulip-double:{port}",
+            daemon=True,
+        )
         self._socket = sock
         self._thread.start()
         deadline = time.monotonic() + 10
@@ -397,8 +452,9 @@ class ZulipDouble:
             self._loop = None
 
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-        return Starlette(routes=[Route("/{path:path}", self._endpoint, methods=methods)],
-                         lifespan=lifespan)
+        return Starlette(
+            routes=[Route("/{path:path}", self._endpoint, methods=methods)], lifespan=lifespan
+        )
 
     # -- every request: check it, record it, answer it, check the answer
 
@@ -414,12 +470,17 @@ class ZulipDouble:
         checked = StarletteOpenAPIRequest(request, raw)
         result = zulip_openapi().unmarshal_request(checked)
         recorded = RecordedRequest(
-            method=request.method, path=request.url.path, query=dict(request.query_params),
+            method=request.method,
+            path=request.url.path,
+            query=dict(request.query_params),
             form=dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
             if request.headers.get("content-type", "").startswith(
-                "application/x-www-form-urlencoded") else {},
+                "application/x-www-form-urlencoded"
+            )
+            else {},
             body=result.body if isinstance(result.body, dict) else None,
-            user=_basic_auth(request)[0])
+            user=_basic_auth(request)[0],
+        )
         with self._arrived:
             self.requests.append(recorded)
             self._arrived.notify_all()
@@ -428,8 +489,10 @@ class ZulipDouble:
             self._violate("request", request, message)
             security = any(isinstance(e, SecurityValidationError) for e in result.errors)
             response: Response = (
-                zulip_error(401, f"spec violation: {message}", "UNAUTHORIZED") if security
-                else zulip_error(400, f"spec violation: {message}"))
+                zulip_error(401, f"spec violation: {message}", "UNAUTHORIZED")
+                if security
+                else zulip_error(400, f"spec violation: {message}")
+            )
         else:
             params = {**result.parameters.query, **(recorded.body or {})}
             response = await self._answer(request, params)
@@ -441,8 +504,10 @@ class ZulipDouble:
         if self._faults:
             return self._faults.popleft()()
         user, key = _basic_auth(request)
-        if not (hmac.compare_digest(user or "", self.email)
-                and hmac.compare_digest(key or "", self.api_key)):
+        if not (
+            hmac.compare_digest(user or "", self.email)
+            and hmac.compare_digest(key or "", self.api_key)
+        ):
             response = zulip_error(401, "Invalid API key", "INVALID_API_KEY")
             response.headers["WWW-Authenticate"] = 'Basic realm="zulip"'
             return response
@@ -466,11 +531,11 @@ class ZulipDouble:
             else:
                 errors = _schema_errors(schema, response)
         if errors:
-            self._violate("response", checked.request,
-                          "; ".join(_describe(e) for e in errors))
+            self._violate("response", checked.request, "; ".join(_describe(e) for e in errors))
 
-    def _violate(self, kind: Literal["request", "response", "double"], request: Request,
-                 message: str) -> None:
+    def _violate(
+        self, kind: Literal["request", "response", "double"], request: Request, message: str
+    ) -> None:
         self.violations.append(Violation(kind, request.method, request.url.path, message))
 
     # -- the operations
@@ -484,8 +549,12 @@ class ZulipDouble:
             note = "\n[message truncated]"
             content = content[: MAX_MESSAGE_LENGTH - len(note)] + note
         message_id = next(self._message_ids)
-        common = {"message_id": message_id, "sender_id": self.user_id, "sender_email": self.email,
-                  "content": content}
+        common = {
+            "message_id": message_id,
+            "sender_id": self.user_id,
+            "sender_email": self.email,
+            "content": content,
+        }
         to = params["to"]
         if params["type"] in ("stream", "channel"):
             if isinstance(to, list) and len(to) == 1:  # a legacy form Zulip still takes
@@ -495,13 +564,18 @@ class ZulipDouble:
                 if to not in names:
                     # Zulip adds ``stream_id`` here, but send-message's 400 in the spec has
                     # no shape with it (only ``NonExistingChannelNameError``): leave it out.
-                    return zulip_error(400, f"Channel with ID '{to}' does not exist",
-                                       "STREAM_DOES_NOT_EXIST")
+                    return zulip_error(
+                        400, f"Channel with ID '{to}' does not exist", "STREAM_DOES_NOT_EXIST"
+                    )
                 stream = (to, names[to])
             else:
                 if not isinstance(to, str) or to not in self.streams:
-                    return zulip_error(400, f"Channel '{to}' does not exist",
-                                       "STREAM_DOES_NOT_EXIST", stream=str(to))
+                    return zulip_error(
+                        400,
+                        f"Channel '{to}' does not exist",
+                        "STREAM_DOES_NOT_EXIST",
+                        stream=str(to),
+                    )
                 stream = (self.streams[to], to)
             if "topic" not in params:
                 return zulip_error(400, "Missing topic")
@@ -529,10 +603,15 @@ class ZulipDouble:
         with self._lock:
             self._queues[queue.id] = queue
         return zulip_success(
-            queue_id=queue.id, last_event_id=-1, zulip_feature_level=FEATURE_LEVEL,
-            zulip_version=ZULIP_VERSION, zulip_merge_base=ZULIP_VERSION,
-            max_message_length=MAX_MESSAGE_LENGTH, max_topic_length=60,
-            max_stream_name_length=60)
+            queue_id=queue.id,
+            last_event_id=-1,
+            zulip_feature_level=FEATURE_LEVEL,
+            zulip_version=ZULIP_VERSION,
+            zulip_merge_base=ZULIP_VERSION,
+            max_message_length=MAX_MESSAGE_LENGTH,
+            max_topic_length=60,
+            max_stream_name_length=60,
+        )
 
     async def _get_events(self, params: dict[str, Any]) -> Response:
         """Long-poll: answer at once if events newer than ``last_event_id`` wait (dropping
@@ -546,8 +625,12 @@ class ZulipDouble:
             with self._lock:
                 queue = self._queues.get(queue_id)
                 if queue is None or queue.gone:
-                    return zulip_error(400, f"Bad event queue ID: {queue_id}",
-                                       "BAD_EVENT_QUEUE_ID", queue_id=queue_id)
+                    return zulip_error(
+                        400,
+                        f"Bad event queue ID: {queue_id}",
+                        "BAD_EVENT_QUEUE_ID",
+                        queue_id=queue_id,
+                    )
                 queue.events = [e for e in queue.events if e["id"] > last_event_id]
                 if queue.events or dont_block:
                     return zulip_success(events=list(queue.events))
@@ -575,8 +658,7 @@ def _basic_auth(request: Request) -> tuple[str | None, str | None]:
 
 
 def _schema_errors(name: str, response: JSONResponse) -> list[Exception]:
-    validator = oas30_read_schema_validators_factory.create(zulip_openapi().spec,
-                                                            _component(name))
+    validator = oas30_read_schema_validators_factory.create(zulip_openapi().spec, _component(name))
     try:
         validator.validate(json.loads(response.body))
     except ValidateError as exc:

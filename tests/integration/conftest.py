@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.conftest_openbao import *  # noqa: F403
 from tests.integration.conftest_pulsar import *  # noqa: F403
+from tests.support.databases import fresh_database
 from tests.support.hub import RunningHub, hub_settings, running_hub
 from tests.support.smtp import SmtpSink, start_sink
 
@@ -22,11 +23,24 @@ def smtp() -> Iterator[SmtpSink]:
     controller.stop()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Each hub test runs on both stores the hub supports."""
+    async with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
 async def hub(
-    tmp_path: Path, openbao: tuple[str, str], pulsar_url: str
+    tmp_path: Path, openbao: tuple[str, str], pulsar_url: str, database_url: str
 ) -> AsyncIterator[RunningHub]:
     addr, token = openbao
-    settings = hub_settings(tmp_path, vault_addr=addr, vault_token=token, pulsar_url=pulsar_url)
+    settings = hub_settings(
+        tmp_path,
+        vault_addr=addr,
+        vault_token=token,
+        pulsar_url=pulsar_url,
+        database_url=database_url,
+    )
     async with running_hub(settings) as running:
         yield running

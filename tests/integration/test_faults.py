@@ -19,8 +19,9 @@ async def test_vault_down_triggers_are_kept_and_runs_wait_until_it_is_back(
     bao = EmbeddedOpenBao(tmp_path / "bao")
     addr, token = await bao.start()
     try:
-        settings = hub_settings(tmp_path / "hub", vault_addr=addr, vault_token=token,
-                                pulsar_url=pulsar_url)
+        settings = hub_settings(
+            tmp_path / "hub", vault_addr=addr, vault_token=token, pulsar_url=pulsar_url
+        )
         settings.vault.cache_ttl = 0
         async with running_hub(settings) as hub:
             await hub.put_smtp_credential(smtp.port)

@@ -17,7 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from integrationhub.core.http import RETRYABLE_STATUS, raise_for_status, retry_after
 from integrationhub.errors import PermanentError, RateLimited
 
-__all__ = ["MessageSentAnswer", "ZulipErrorAnswer", "read_answer"]
+__all__ = [
+    "EventsAnswer",
+    "MessageSentAnswer",
+    "QueueEvent",
+    "QueueRegisteredAnswer",
+    "ReceivedMessage",
+    "ZulipErrorAnswer",
+    "queue_gone",
+    "read_answer",
+]
 
 _MAX_MSG = 300
 
@@ -48,7 +57,56 @@ class MessageSentAnswer(_Answer):
     id: int
 
 
+class QueueRegisteredAnswer(_Answer):
+    """The answer of ``POST /api/v1/register``: the new queue and the id to acknowledge from."""
+
+    result: Literal["success"]
+    queue_id: str
+    last_event_id: int
+
+
+class ReceivedMessage(_Answer):
+    """A message in a ``message`` event, with the fields the hub passes on."""
+
+    id: int
+    type: str  # "stream" or "private"
+    sender_id: int
+    sender_email: str
+    sender_full_name: str = ""
+    # A stream's name for a stream message; the participants for a direct message.
+    display_recipient: str | list[dict[str, Any]]
+    stream_id: int | None = None
+    subject: str = ""
+    content: str
+    content_type: str = "text/x-markdown"
+    timestamp: int
+
+
+class QueueEvent(_Answer):
+    """One event of ``GET /api/v1/events``: ``message`` and ``flags`` only in message events."""
+
+    id: int
+    type: str
+    message: ReceivedMessage | None = None
+    flags: list[str] = []
+
+
+class EventsAnswer(_Answer):
+    """The answer of ``GET /api/v1/events``."""
+
+    result: Literal["success"]
+    events: list[QueueEvent]
+
+
 Answer = TypeVar("Answer", bound=_Answer)
+
+
+def queue_gone(response: httpx.Response) -> bool:
+    """Whether Zulip says the event queue no longer exists (``BAD_EVENT_QUEUE_ID``): it was
+    garbage-collected after some idle minutes or a server restart, and must be registered
+    anew. The events it held are lost; Zulip cannot replay them."""
+    error = _error(response)
+    return error is not None and error.code == "BAD_EVENT_QUEUE_ID"
 
 
 def read_answer(response: httpx.Response, model: type[Answer], *, what: str) -> Answer:
@@ -75,8 +133,9 @@ def read_answer(response: httpx.Response, model: type[Answer], *, what: str) -> 
     raise_for_status(response, what=what)
     if response.is_redirect:  # e.g. http:// to https://, or a renamed organisation
         location = response.headers.get("Location", "?")
-        raise PermanentError(f"{what} answered {status}, a redirect to {location}; "
-                             "check the credential's site")
+        raise PermanentError(
+            f"{what} answered {status}, a redirect to {location}; check the credential's site"
+        )
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:

@@ -1,4 +1,5 @@
-"""What the Zulip connector takes and gives: the credential, the action's input and output.
+"""What the Zulip connector takes and gives: the credential, the action's input and output,
+and the ``zulip-messages`` source's options and events.
 
 The limits mirror the Zulip server's own (``MAX_MESSAGE_LENGTH``, ``MAX_TOPIC_NAME_LENGTH``,
 ``check_string_is_printable``) so a bad message fails here, as a ``PermanentError`` before any
@@ -31,10 +32,12 @@ __all__ = [
     "MAX_CONTENT_LENGTH",
     "MAX_STREAM_NAME_LENGTH",
     "MAX_TOPIC_LENGTH",
+    "ReadZulipMessages",
     "SendDirectMessage",
     "SendStreamMessage",
     "SendZulipMessage",
     "ZulipCredential",
+    "ZulipMessageReceived",
     "ZulipMessageSent",
 ]
 
@@ -177,3 +180,61 @@ class ZulipMessageSent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     message_id: int
+
+
+# --- the zulip-messages source -----------------------------------------------------------------
+
+NarrowTerm = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ReadZulipMessages(BaseModel):
+    """Which messages a ``zulip-messages`` source reads: those the bot receives (its streams
+    and direct messages; every public stream with ``all_public_streams``), filtered by
+    ``narrow``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    narrow: list[tuple[NarrowTerm, NarrowTerm]] = Field(
+        default_factory=list,
+        max_length=20,
+        description='[operator, operand] pairs, e.g. [["channel", "general"], ["topic", "ci"]]',
+    )
+    all_public_streams: bool = Field(
+        False, description="also public streams the bot is not subscribed to"
+    )
+    include_own_messages: bool = Field(
+        False,
+        description="also the bot's own messages; off, so a flow that answers in Zulip cannot "
+        "trigger itself",
+    )
+    longpoll_timeout: float = Field(
+        120.0,
+        gt=0,
+        le=600,
+        description="seconds one GET /events may wait; Zulip answers an idle one with a "
+        "heartbeat within about 90 s",
+    )
+
+
+class ZulipMessageReceived(BaseModel):
+    """A new Zulip message, as the ``zulip-messages`` source publishes it: JSON, keyed by ``id``.
+
+    ``type`` is ``stream`` (with ``stream``, ``stream_id``, ``topic``) or ``direct`` (with
+    ``recipients``, every participant's email), the words of the ``zulip-message`` action; Zulip
+    itself says ``private``. ``content`` is Zulip markdown; ``timestamp`` is in Unix seconds.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    type: Literal["stream", "direct"]
+    sender_id: int
+    sender_email: str
+    sender_full_name: str
+    stream: str | None = None
+    stream_id: int | None = None
+    topic: str | None = None
+    recipients: list[str] = Field(default_factory=list)
+    content: str
+    timestamp: int
+    flags: list[str] = Field(default_factory=list)

@@ -1,4 +1,4 @@
-"""runs, run steps and flows
+"""runs, run steps, run history and flows
 
 Revision ID: 0001
 Revises:
@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sa.String(length=255), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("deliveries", sa.Integer(), nullable=False),
+        sa.Column("cancel_requested", sa.Boolean(), nullable=False),
         sa.Column("lease_owner", sa.String(length=64), nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True),
@@ -64,6 +65,24 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_runs_status_created_at"), ["status", "created_at"], unique=False
+        )
+
+    op.create_table(
+        "run_history",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("run_id", sa.String(length=36), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("event", sa.String(length=32), nullable=False),
+        sa.Column("step_id", sa.String(length=64), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["runs.id"], name=op.f("fk_run_history_run_id_runs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_run_history")),
+    )
+    with op.batch_alter_table("run_history", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_run_history_run_id_id"), ["run_id", "id"], unique=False
         )
 
     op.create_table(
@@ -90,6 +109,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("run_steps")
+    with op.batch_alter_table("run_history", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_run_history_run_id_id"))
+
+    op.drop_table("run_history")
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_runs_status_created_at"))
         batch_op.drop_index(batch_op.f("ix_runs_flow_id_created_at"))
