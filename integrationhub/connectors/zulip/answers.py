@@ -23,6 +23,7 @@ __all__ = [
     "QueueEvent",
     "QueueRegisteredAnswer",
     "ReceivedMessage",
+    "Recipient",
     "ZulipErrorAnswer",
     "queue_gone",
     "read_answer",
@@ -65,6 +66,11 @@ class QueueRegisteredAnswer(_Answer):
     last_event_id: int
 
 
+class Recipient(_Answer):
+    id: int
+    email: str
+
+
 class ReceivedMessage(_Answer):
     """A message in a ``message`` event, with the fields the hub passes on."""
 
@@ -74,7 +80,7 @@ class ReceivedMessage(_Answer):
     sender_email: str
     sender_full_name: str = ""
     # A stream's name for a stream message; the participants for a direct message.
-    display_recipient: str | list[dict[str, Any]]
+    display_recipient: str | list[Recipient]
     stream_id: int | None = None
     subject: str = ""
     content: str

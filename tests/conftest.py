@@ -1,4 +1,4 @@
-"""Fixtures for contract tests: vendor API doubles that fail the test on any spec violation."""
+"""Fixtures for every test kind: vendor API doubles that fail the test on any spec violation."""
 
 from __future__ import annotations
 
