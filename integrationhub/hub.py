@@ -26,6 +26,7 @@ from integrationhub.core.credentials import CredentialStore
 from integrationhub.core.engine import Engine
 from integrationhub.core.events import RunEvents
 from integrationhub.core.http import new_client
+from integrationhub.core.inbound import Inbound, plan_sources
 from integrationhub.core.periodic import Periodic
 from integrationhub.core.queue import RunQueue
 from integrationhub.core.retention import delete_expired_runs
@@ -55,6 +56,7 @@ class Hub:
     catalog: Catalog
     triggers: Triggers
     topic_triggers: TopicTriggers
+    inbound: Inbound
     http: httpx.AsyncClient
     _stack: AsyncExitStack
 
@@ -64,7 +66,8 @@ class Hub:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         async with AsyncExitStack() as stack:
             registry = Registry.from_entry_points()
-            store = await Store.open(settings.resolved_database_url)
+            sources = plan_sources(settings.sources, registry=registry, pulsar=settings.pulsar)
+            store = await Store.open(settings.resolved_database_url, migrate=settings.auto_migrate)
             stack.push_async_callback(store.close)
 
             vault_addr, vault_token = settings.vault.addr, None
@@ -115,6 +118,19 @@ class Hub:
             await topic_triggers.start()
             stack.push_async_callback(topic_triggers.stop)
 
+            # Inbound sources publish to the bus: started after it, stopped before it.
+            inbound = Inbound(
+                sources=sources,
+                store=store,
+                credentials=credentials,
+                bus=bus,
+                http=http,
+                owner=engine.owner,
+                settings=settings,
+            )
+            await inbound.start()
+            stack.push_async_callback(inbound.stop)
+
             retention = Periodic(
                 "runs.retention",
                 settings.retention_interval,
@@ -138,6 +154,7 @@ class Hub:
                 catalog=catalog,
                 triggers=triggers,
                 topic_triggers=topic_triggers,
+                inbound=inbound,
                 http=http,
                 _stack=stack.pop_all(),
             )

@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     api_keys: Annotated[list[SecretStr], NoDecode] = []
     database_url: str | None = None
+    auto_migrate: bool = True
     log_level: str = "INFO"
     max_body_bytes: int = Field(1024 * 1024, gt=0)
     worker_concurrency: int = Field(16, ge=1)

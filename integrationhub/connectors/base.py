@@ -294,6 +294,8 @@ def source(
 
     ``event`` is the model of each event's payload, ``topic`` the default topic its events are
     published to, ``timeout`` a bound on one poll (longer than any long-poll it may do).
+    The cursor is persisted only after the events are published, so a poll must be repeatable:
+    from the same cursor it returns those events again. ``None`` means the source never ran.
     """
 
     def mark(method: SourceMethod[Options]) -> SourceMethod[Options]:

@@ -45,8 +45,14 @@ class Store:
         engine = create_async_engine(url, **_engine_options(url))
         if url.startswith("sqlite"):
             _tune_sqlite(engine)
-        if migrate:
-            await migrations.upgrade(engine)
+        try:
+            if migrate:
+                await migrations.upgrade(engine)
+            else:
+                await migrations.require_current(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
         return cls(engine)
 
     async def close(self) -> None:

@@ -6,10 +6,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["alembic_config", "upgrade"]
+from integrationhub.errors import ConfigurationError
+
+__all__ = ["alembic_config", "require_current", "upgrade"]
 
 HERE = Path(__file__).parent
 # Any constant will do: replicas starting together take turns instead of racing on DDL.
@@ -32,3 +36,19 @@ def _upgrade(connection: Connection) -> None:
 async def upgrade(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def require_current(engine: AsyncEngine) -> None:
+    """For deployments that migrate out of band: refuse to start on an outdated schema."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    async with engine.connect() as conn:
+        current = await conn.run_sync(_current)
+    if current != head:
+        raise ConfigurationError(
+            f"the database schema is at revision {current or 'none'}, this hub needs {head}: "
+            "run `integrationhub migrate` (or start one hub with INTEGRATIONHUB_AUTO_MIGRATE=true)"
+        )
