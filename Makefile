@@ -26,7 +26,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check integrationhub tests bench
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

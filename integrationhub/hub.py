@@ -29,6 +29,7 @@ from integrationhub.core.http import new_client
 from integrationhub.core.inbound import Inbound, plan_sources
 from integrationhub.core.periodic import Periodic
 from integrationhub.core.queue import RunQueue
+from integrationhub.core.ratelimit import RateLimiter
 from integrationhub.core.retention import delete_expired_runs
 from integrationhub.core.store import Store
 from integrationhub.core.topic_triggers import TopicTriggers
@@ -89,8 +90,14 @@ class Hub:
             await bus.start()
             stack.push_async_callback(bus.close)
 
-            http = new_client()
+            http = new_client(
+                timeout=settings.http.timeout,
+                max_response_bytes=settings.http.max_response_bytes,
+                allow=settings.http.allow_networks,
+            )
             stack.push_async_callback(http.aclose)
+            rate_limits = RateLimiter.from_settings(settings.ratelimit)
+            stack.push_async_callback(rate_limits.close)
 
             events = RunEvents(
                 publish=bus.publish,
@@ -108,6 +115,7 @@ class Hub:
                 events=events,
                 owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
                 lease=settings.run_lease_seconds,
+                rate_limits=rate_limits,
             )
             await queue.start(engine)
             stack.push_async_callback(queue.stop)

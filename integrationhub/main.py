@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from integrationhub.api import install_routes
+from integrationhub.api import install_routes, mcp
 from integrationhub.hub import Hub
 from integrationhub.settings import Settings
 
@@ -24,7 +24,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = await Hub.start(settings or Settings())
         app.state.hub = hub
         try:
-            yield
+            async with mcp.serving(app):
+                yield
         finally:
             await hub.stop()
 

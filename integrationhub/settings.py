@@ -13,7 +13,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["PulsarSettings", "Settings", "SourceConfig", "VaultSettings"]
+__all__ = [
+    "HttpSettings",
+    "PulsarSettings",
+    "RateLimitSettings",
+    "Settings",
+    "SourceConfig",
+    "VaultSettings",
+]
 
 
 class VaultSettings(BaseSettings):
@@ -70,6 +77,66 @@ class PulsarSettings(BaseSettings):
         return not self.url
 
 
+class HttpSettings(BaseSettings):
+    """Connectors' outbound HTTP (``core/http.py``): timeout, response cap and the SSRF guard's
+    allow-list, e.g. ``INTEGRATIONHUB_HTTP_ALLOW_NETWORKS=10.20.0.0/16,vault.internal``."""
+
+    model_config = SettingsConfigDict(env_prefix="INTEGRATIONHUB_HTTP_", extra="ignore")
+
+    timeout: float = Field(30.0, gt=0)
+    max_response_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    # CIDRs and host names (".example.internal" for every name under it) that the guard admits
+    # besides public addresses.
+    allow_networks: Annotated[list[str], NoDecode] = []
+
+    @field_validator("allow_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        from integrationhub.core.egress import parse_allow_entry
+
+        for entry in value:
+            parse_allow_entry(entry)
+        return value
+
+
+class RateLimitSettings(BaseSettings):
+    """Rate limits per connector and credential (``core/ratelimit.py``). With
+    ``INTEGRATIONHUB_REDIS_URL`` every replica shares them; without it, each process counts
+    alone. ``INTEGRATIONHUB_RATELIMIT_LIMITS`` overrides connectors' defaults by name, as JSON:
+    ``{"zulip": "100/minute", "http": "none"}``; a credential's own ``rate_limit`` wins."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INTEGRATIONHUB_RATELIMIT_", extra="ignore", populate_by_name=True
+    )
+
+    redis_url: str | None = Field(None, validation_alias="INTEGRATIONHUB_REDIS_URL")
+    key_prefix: str = Field("integrationhub", min_length=1, max_length=64)
+    limits: dict[str, str] = {}
+    max_remote_wait: float = Field(3600.0, gt=0)  # bound on what a Retry-After can impose
+
+    @field_validator("limits")
+    @classmethod
+    def _check_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        import limits
+
+        for connector, text in value.items():
+            if text.strip().lower() != "none":
+                try:
+                    limits.parse(text)
+                except ValueError:
+                    raise ValueError(
+                        f"rate limit {text!r} for {connector!r} is not like '50/minute'"
+                    ) from None
+        return value
+
+
 class SourceConfig(BaseModel):
     """One inbound source the hub runs: an item of ``INTEGRATIONHUB_SOURCES`` (a JSON list), e.g.
     ``{"id": "zulip-general", "source": "zulip-messages", "credential": "zulip-bot",
@@ -117,6 +184,8 @@ class Settings(BaseSettings):
 
     vault: VaultSettings = Field(default_factory=VaultSettings)
     pulsar: PulsarSettings = Field(default_factory=PulsarSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @field_validator("api_keys", mode="before")
     @classmethod

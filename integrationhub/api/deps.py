@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from integrationhub.api.errors import ApiError
 from integrationhub.hub import Hub
 
-__all__ = ["HubDep", "require_api_key"]
+__all__ = ["HubDep", "check_api_key", "require_api_key"]
 
 
 def _hub(request: Request) -> Hub:
@@ -20,17 +20,22 @@ def _hub(request: Request) -> Hub:
 
 HubDep = Annotated[Hub, Depends(_hub)]
 
-_bearer = HTTPBearer(auto_error=False, description="An API key from INTEGRATIONHUB_API_KEYS")
+bearer = HTTPBearer(auto_error=False, description="An API key from INTEGRATIONHUB_API_KEYS")
 
 
 async def require_api_key(
     hub: HubDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    if credentials is None:
+    check_api_key(hub, credentials.credentials if credentials is not None else None)
+
+
+def check_api_key(hub: Hub, key: str | None) -> None:
+    """Raise a 401 ApiError unless ``key`` (the bearer token, if any) is one of the hub's."""
+    if key is None:
         raise ApiError(401, "unauthorized", "missing API key: send Authorization: Bearer <key>")
-    given = credentials.credentials.encode()
+    given = key.encode()
     # Compare against every key, always, so timing does not tell which prefix matched.
-    matches = [hmac.compare_digest(given, key.encode()) for key in hub.api_keys]
+    matches = [hmac.compare_digest(given, known.encode()) for known in hub.api_keys]
     if not any(matches):
         raise ApiError(401, "unauthorized", "invalid API key")

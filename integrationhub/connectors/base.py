@@ -27,17 +27,21 @@ persists the cursor.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
+import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from integrationhub.connectors.auth import AuthScheme, AuthSession, SaveCredential, TokenCache
 from integrationhub.core.bus_subscription import Publisher
+from integrationhub.core.ratelimit import parse_rate_limit
 from integrationhub.errors import ConfigurationError, PermanentError, RetryableError
 
 __all__ = [
@@ -56,11 +60,41 @@ __all__ = [
 
 class Credential(BaseModel):
     """Base of every credential type. Fields typed ``SecretStr`` are the secret ones:
-    they are masked in every repr and never leave the hub."""
+    they are masked in every repr and never leave the hub.
+
+    ``auth`` declares how the credential authenticates an HTTP request (``connectors/auth.py``:
+    ``BasicAuth("email", "api_key")``, ``BearerToken("token")``, ...); connectors then send with
+    ``auth=self.auth``. ``rate_limit`` (every type has it) overrides the connector's default
+    rate limit for calls with this credential."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: ClassVar[str]
+    auth: ClassVar[AuthScheme | None] = None
+
+    rate_limit: str | None = Field(
+        None,
+        max_length=64,
+        description='calls allowed with this credential, e.g. "50/minute" or "none"; '
+        "overrides the connector's default",
+    )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_rate_limit(value)
+        return value
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        missing = sorted(set(cls.auth.fields()) - set(cls.model_fields)) if cls.auth else []
+        if missing:
+            raise ConfigurationError(
+                f"credential type {cls.__name__} authenticates with {cls.auth!r}, which reads "
+                f"fields it does not declare: {', '.join(missing)}"
+            )
 
     @classmethod
     def secret_fields(cls) -> list[str]:
@@ -89,6 +123,10 @@ class ActionContext:
     attempt: int
     http: httpx.AsyncClient
     bus: Publisher | None = None
+    # For ``BaseConnector.auth``: the engine's token cache, and its hook that writes a changed
+    # credential (a refreshed OAuth 2 token) back to the credential store.
+    tokens: TokenCache | None = None
+    save_credential: SaveCredential | None = None
 
 
 In = TypeVar("In", bound=BaseModel)
@@ -113,6 +151,14 @@ class Action:
     @property
     def credential_type(self) -> type[Credential] | None:
         return self.connector.credential_type
+
+    @property
+    def credential_types(self) -> tuple[type[Credential], ...]:
+        return self.connector.credential_types
+
+    @property
+    def credential_optional(self) -> bool:
+        return self.connector.credential_optional
 
     def validate_input(self, params: Mapping[str, Any]) -> BaseModel:
         try:
@@ -150,6 +196,8 @@ class Action:
             "description": self.description,
             "safe_to_repeat": self.safe_to_repeat,
             "credential_type": credential_type.type if credential_type else None,
+            "credential_types": [t.type for t in self.credential_types],
+            "credential_optional": self.credential_optional,
             "input_schema": self.input_model.model_json_schema(),
             "output_schema": self.output_model.model_json_schema(),
         }
@@ -232,8 +280,12 @@ class Source:
     description: str
 
     @property
-    def credential_type(self) -> type[Credential] | None:
-        return self.connector.credential_type
+    def credential_types(self) -> tuple[type[Credential], ...]:
+        return self.connector.credential_types
+
+    @property
+    def credential_optional(self) -> bool:
+        return self.connector.credential_optional
 
     def validate_options(self, options: Mapping[str, Any]) -> BaseModel:
         try:
@@ -268,11 +320,11 @@ class Source:
         return batch
 
     def describe(self) -> dict[str, Any]:
-        credential_type = self.credential_type
         return {
             "name": self.name,
             "description": self.description,
-            "credential_type": credential_type.type if credential_type else None,
+            "credential_types": [t.type for t in self.credential_types],
+            "credential_optional": self.credential_optional,
             "topic": self.topic,
             "options_schema": self.options_model.model_json_schema(),
             "event_schema": self.event_model.model_json_schema(),
@@ -309,10 +361,19 @@ def source(
 
 
 class BaseConnector(Generic[C]):
-    """Base of every connector. ``name`` equals the folder and the entry-point name."""
+    """Base of every connector. ``name`` equals the folder and the entry-point name.
+
+    The credential type comes from the type argument: ``BaseConnector[ZulipCredential]``; a
+    union accepts any of its types (``BaseConnector[HttpBasic | HttpBearer | None]``, where
+    ``None`` makes the credential optional). ``rate_limit`` is the default limit of calls per
+    credential (``"200 per 60 seconds"``), which settings and credentials can override.
+    """
 
     name: ClassVar[str]
     credential_type: ClassVar[type[Credential] | None] = None
+    credential_types: ClassVar[tuple[type[Credential], ...]] = ()
+    credential_optional: ClassVar[bool] = False
+    rate_limit: ClassVar[str | None] = None
     actions: ClassVar[dict[str, Action]] = {}
     sources: ClassVar[dict[str, Source]] = {}
 
@@ -324,9 +385,26 @@ class BaseConnector(Generic[C]):
     def http(self) -> httpx.AsyncClient:
         return self.context.http
 
+    @functools.cached_property
+    def auth(self) -> httpx.Auth | None:
+        """The credential's authentication, from its type's ``auth`` scheme, for ``self.http``:
+        ``await self.http.post(url, auth=self.auth)``. None without credential or scheme."""
+        credential = self.credential
+        if credential is None or credential.auth is None:
+            return None
+        session = AuthSession(
+            http=self.http,
+            tokens=self.context.tokens or TokenCache(),
+            save=self.context.save_credential,
+        )
+        return credential.auth.httpx_auth(credential, session)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.credential_type = _credential_type_of(cls)
+        cls.credential_types, cls.credential_optional = _credential_types_of(cls)
+        cls.credential_type = cls.credential_types[0] if cls.credential_types else None
+        if cls.rate_limit is not None:
+            parse_rate_limit(cls.rate_limit)
         cls.actions = {}
         cls.sources = {}
         for attr, member in inspect.getmembers(cls, inspect.isfunction):
@@ -380,11 +458,14 @@ def _source(
     )
 
 
-def _credential_type_of(cls: type) -> type[Credential] | None:
+def _credential_types_of(cls: type) -> tuple[tuple[type[Credential], ...], bool]:
+    """The credential types of ``BaseConnector[X]`` (X a type, a union, or None) and whether
+    the credential is optional."""
     for base in getattr(cls, "__orig_bases__", ()):
         if typing.get_origin(base) is BaseConnector:
             (arg,) = typing.get_args(base)
-            if isinstance(arg, type) and issubclass(arg, Credential):
-                return arg
-            return None
-    return getattr(cls, "credential_type", None)
+            union = typing.get_origin(arg) in (typing.Union, types.UnionType)
+            members = typing.get_args(arg) if union else (arg,)
+            found = tuple(m for m in members if isinstance(m, type) and issubclass(m, Credential))
+            return found, bool(found) and type(None) in members
+    return getattr(cls, "credential_types", ()), getattr(cls, "credential_optional", False)

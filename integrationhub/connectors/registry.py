@@ -65,8 +65,14 @@ class Registry:
                     f"and {connector.name!r}"
                 )
             self.sources[name] = src
-        if connector.credential_type is not None:
-            self.credential_types[connector.credential_type.type] = connector.credential_type
+        for credential_type in connector.credential_types:
+            known = self.credential_types.setdefault(credential_type.type, credential_type)
+            if known is not credential_type:
+                raise ConfigurationError(
+                    f"two credential types are named {credential_type.type!r}: "
+                    f"{known.__module__}.{known.__name__} and "
+                    f"{credential_type.__module__}.{credential_type.__name__}"
+                )
 
     def action(self, name: str) -> Action:
         try:
@@ -103,6 +109,15 @@ class Registry:
                 if connector.credential_type
                 else None,
                 "credential_fields": _fields(connector.credential_type),
+                "credential_types": [
+                    {
+                        "type": t.type,
+                        "auth": t.auth.describe() if t.auth else None,
+                        "fields": _fields(t),
+                    }
+                    for t in connector.credential_types
+                ],
+                "credential_optional": connector.credential_optional,
                 "actions": [a.describe() for a in connector.actions.values()],
                 "sources": [s.describe() for s in connector.sources.values()],
             }

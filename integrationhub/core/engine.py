@@ -5,13 +5,16 @@ its timeout, and persist the outcome before moving on. ``RetryableError`` is ret
 exponential backoff and full jitter (never sooner than the remote side's ``Retry-After``);
 anything else fails the step and the run. A step found ``sending`` when a run is taken over may
 already have had its effect: it is repeated only if its action is safe to repeat or the flow says
-so; otherwise the run fails with "outcome unknown" for a person to decide. A cancel request is
-honoured between steps and between attempts.
+so; otherwise the run fails with "outcome unknown" for a person to decide. A worker whose lease
+ran out and whose run was taken over starts no further call: marking a step ``sending`` checks
+the lease in the same transaction. A cancel request is honoured between steps and between
+attempts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import AsyncIterator
@@ -22,12 +25,14 @@ import httpx
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
+from integrationhub.connectors.auth import TokenCache
 from integrationhub.connectors.base import Action, ActionContext, Credential
 from integrationhub.connectors.registry import Registry
 from integrationhub.core import templates
 from integrationhub.core.bus_subscription import Publisher
 from integrationhub.core.credentials import CredentialStore
 from integrationhub.core.events import RunEvents
+from integrationhub.core.ratelimit import LimitKey, RateLimiter
 from integrationhub.core.store import ClaimedRun, Store
 from integrationhub.errors import (
     CredentialInvalid,
@@ -61,6 +66,10 @@ class _Cancelled(Exception):
     pass
 
 
+class _LeaseLost(Exception):
+    """Another worker took the run over after this one's lease expired."""
+
+
 class _StepFailed(Exception):
     def __init__(self, error: str) -> None:
         self.error = error
@@ -78,7 +87,10 @@ class Engine:
         events: RunEvents,
         owner: str,
         lease: float,
+        rate_limits: RateLimiter | None = None,
     ) -> None:
+        self.rate_limits = rate_limits or RateLimiter.in_process()
+        self.tokens = TokenCache()  # OAuth 2 tokens, shared by the steps of this engine
         self.store = store
         self.credentials = credentials
         self.registry = registry
@@ -109,6 +121,11 @@ class Engine:
                 # Put back, not failed: the sweeper queues it again until the store is back.
                 log.warning("run.deferred", reason=exc.message)
                 await self.store.release(run_id, owner=self.owner, reason=exc.message)
+                return
+            except _LeaseLost:
+                # The worker that took the run over decides about its steps: a call started
+                # here as well could repeat an effect that must happen once.
+                log.warning("run.lease_lost", outcome="abandoned before starting a step")
                 return
             finally:
                 RUNS_IN_PROGRESS.dec()
@@ -174,7 +191,7 @@ class Engine:
         while True:
             attempts += 1
             try:
-                return await self._attempt(run_id, step, action, attempts, context)
+                return await self._attempt(run_id, step, action, attempts, context, deadline)
             except RetryableError as exc:
                 if attempts >= policy.max_attempts:
                     raise _StepFailed(f"{exc.message} (after {attempts} attempts)") from exc
@@ -195,26 +212,49 @@ class Engine:
                     raise _Cancelled from None
 
     async def _attempt(
-        self, run_id: str, step: Step, action: Action, attempt: int, context: dict[str, Any]
+        self,
+        run_id: str,
+        step: Step,
+        action: Action,
+        attempt: int,
+        context: dict[str, Any],
+        deadline: float,
     ) -> dict[str, Any]:
         """One attempt. Raises RetryableError to be retried, _StepFailed to stop."""
+        limit_key = LimitKey(action.connector.name, step.credential)
         try:
             credential = await self._credential(step, action)
             params = templates.render(step.input, context)
-        except CredentialStoreUnavailable:
+            # Waits (before the step counts as sending) until the rate limit lets it go.
+            limit = self.rate_limits.limit_for(action.connector, credential)
+            await self.rate_limits.acquire(limit_key, limit, deadline=deadline)
+        except (CredentialStoreUnavailable, RetryableError):
             raise
         except IntegrationHubError as exc:
             raise _StepFailed(exc.message) from exc
         invoke_context = ActionContext(
-            run_id=run_id, step_id=step.id, attempt=attempt, http=self.http, bus=self.bus
+            run_id=run_id,
+            step_id=step.id,
+            attempt=attempt,
+            http=self.http,
+            bus=self.bus,
+            tokens=self.tokens,
+            save_credential=functools.partial(self._save_credential, step.credential),
         )
-        await self.store.start_step(run_id, step.id, attempt=attempt)
+        if not await self.store.start_step(
+            run_id, step.id, attempt=attempt, owner=self.owner, lease=self.lease
+        ):
+            raise _LeaseLost
         started = time.perf_counter()
         outcome = "failed"
         try:
-            result = await action.invoke(
-                credential=credential, params=params, context=invoke_context, timeout=step.timeout
-            )
+            async with self.rate_limits.reporting(limit_key):  # 429s slow later calls down
+                result = await action.invoke(
+                    credential=credential,
+                    params=params,
+                    context=invoke_context,
+                    timeout=step.timeout,
+                )
             outcome = "succeeded"
             return result.model_dump(mode="json")
         except RetryableError:
@@ -229,18 +269,19 @@ class Engine:
             STEP_SECONDS.labels(action.name, outcome).observe(time.perf_counter() - started)
 
     async def _credential(self, step: Step, action: Action) -> Credential | None:
-        credential_type = action.credential_type
-        if credential_type is None:
+        accepted = {t.type: t for t in action.credential_types}
+        if not accepted or (step.credential is None and action.credential_optional):
             return None
         if step.credential is None:
             raise PermanentError(
-                f"{action.name} needs a {credential_type.type} credential; the step names none"
+                f"{action.name} needs a {' or '.join(accepted)} credential; the step names none"
             )
         stored = await self.credentials.read(step.credential)
-        if stored.metadata.type != credential_type.type:
+        credential_type = accepted.get(stored.metadata.type)
+        if credential_type is None:
             raise CredentialInvalid(
                 f"credential {step.credential!r} is of type {stored.metadata.type!r}, "
-                f"{action.name} needs {credential_type.type!r}"
+                f"{action.name} needs {' or '.join(map(repr, accepted))}"
             )
         try:
             return credential_type.model_validate(stored.data)
@@ -248,6 +289,12 @@ class Engine:
             raise CredentialInvalid(
                 f"credential {step.credential!r} does not fit type {credential_type.type!r}"
             ) from exc
+
+    async def _save_credential(self, credential_id: str | None, credential: Credential) -> None:
+        """Write a credential an action changed (a refreshed OAuth 2 token) back to the store."""
+        if credential_id is None:
+            return
+        await self.credentials.write(credential_id, type=credential.type, data=credential.reveal())
 
     def _step_event(self, claimed: ClaimedRun, step_id: str, status: StepStatus) -> None:
         self.events.emit(

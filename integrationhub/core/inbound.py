@@ -26,6 +26,7 @@ bug) stops it with an error log; it is tried again after ``source_restart_interv
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
+from integrationhub.connectors.auth import TokenCache
 from integrationhub.connectors.base import ActionContext, Batch, Credential, Cursor, Source
 from integrationhub.connectors.registry import Registry
 from integrationhub.core.bus_subscription import Publisher
@@ -120,14 +122,13 @@ def plan_sources(
         except ConfigurationError as exc:
             problems.append(f"{where}: {exc.message}")
             continue
-        credential_type = source.credential_type
-        if credential_type is not None and config.credential is None:
+        accepted = " or ".join(t.type for t in source.credential_types)
+        if accepted and config.credential is None and not source.credential_optional:
             problems.append(
-                f"{where}: {source.name} needs a {credential_type.type} credential; "
-                "set its id in 'credential'"
+                f"{where}: {source.name} needs a {accepted} credential; set its id in 'credential'"
             )
             continue
-        if credential_type is None and config.credential is not None:
+        if not accepted and config.credential is not None:
             problems.append(f"{where}: {source.name} takes no credential")
             continue
         planned.append(
@@ -142,10 +143,6 @@ def plan_sources(
     if problems:
         raise ConfigurationError("invalid inbound sources: " + "; ".join(problems))
     return planned
-
-
-class _LeaseLost(Exception):
-    pass
 
 
 @dataclass(slots=True)
@@ -181,6 +178,7 @@ class Inbound:
         self.restart_interval = settings.source_restart_interval
         self._tasks: list[asyncio.Task[None]] = []
         self._deliveries: set[asyncio.Task[bool]] = set()
+        self._tokens = TokenCache()  # OAuth 2 tokens of the sources' credentials
 
     async def start(self) -> None:
         for planned in self.sources:
@@ -264,6 +262,8 @@ class Inbound:
                     step_id=planned.source.name,
                     attempt=attempt,
                     http=self.http,
+                    tokens=self._tokens,
+                    save_credential=functools.partial(self._save_credential, planned),
                 )
                 batch = await planned.source.poll(
                     credential=credential,
@@ -328,14 +328,17 @@ class Inbound:
         )
 
     async def _credential(self, planned: PlannedSource) -> Credential | None:
-        credential_type = planned.source.credential_type
-        if credential_type is None or planned.credential is None:
+        """The source's credential, as the engine resolves a step's (``plan_sources`` made
+        sure one is named when the source needs one)."""
+        accepted = {t.type: t for t in planned.source.credential_types}
+        if not accepted or planned.credential is None:
             return None
         stored = await self.credentials.read(planned.credential)
-        if stored.metadata.type != credential_type.type:
+        credential_type = accepted.get(stored.metadata.type)
+        if credential_type is None:
             raise CredentialInvalid(
                 f"credential {planned.credential!r} is of type {stored.metadata.type!r}, "
-                f"{planned.source.name} needs {credential_type.type!r}"
+                f"{planned.source.name} needs {' or '.join(map(repr, accepted))}"
             )
         try:
             return credential_type.model_validate(stored.data)
@@ -343,6 +346,13 @@ class Inbound:
             raise CredentialInvalid(
                 f"credential {planned.credential!r} does not fit type {credential_type.type!r}"
             ) from exc
+
+    async def _save_credential(self, planned: PlannedSource, credential: Credential) -> None:
+        """Write a credential a poll changed (a refreshed OAuth 2 token) back to the store."""
+        if planned.credential is not None:
+            await self.credentials.write(
+                planned.credential, type=credential.type, data=credential.reveal()
+            )
 
 
 def _kind(exc: BaseException) -> str:

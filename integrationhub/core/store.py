@@ -180,10 +180,28 @@ class Store:
             )
         return result.rowcount == 1
 
-    async def start_step(self, run_id: str, step_id: str, *, attempt: int) -> None:
-        """Mark the step ``sending`` before its call: from here its effect may have happened."""
-        now = utcnow()
+    async def start_step(
+        self, run_id: str, step_id: str, *, attempt: int, owner: str, lease: float
+    ) -> bool:
+        """Mark the step ``sending`` before its call: from here its effect may have happened.
+
+        Only while ``owner`` still holds the run (its lease is renewed in the same
+        transaction); False when another worker has taken it over after the lease expired,
+        and the caller must not make the call: the run, and this step, are the other's now.
+        """
         async with self.engine.begin() as conn:
+            now = utcnow()  # after the wait for a pooled connection, which may be long
+            held = await conn.execute(
+                runs.update()
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.lease_owner == owner,
+                    runs.c.status == RunStatus.running,
+                )
+                .values(lease_expires_at=now + timedelta(seconds=lease))
+            )
+            if held.rowcount != 1:
+                return False
             await conn.execute(
                 run_steps.update()
                 .where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id)
@@ -197,6 +215,7 @@ class Store:
             await _history(
                 conn, run_id, "step.sending", step_id=step_id, detail=f"attempt {attempt}", at=now
             )
+        return True
 
     async def finish_step(
         self,
@@ -491,22 +510,6 @@ class Store:
         if result.rowcount != 1:
             raise FlowNotFound(flow_id)
 
-
-async def _history(
-    conn: Any,
-    run_id: str,
-    event: str,
-    *,
-    step_id: str | None = None,
-    detail: str | None = None,
-    at: datetime | None = None,
-) -> None:
-    await conn.execute(
-        run_history.insert().values(
-            run_id=run_id, at=at or utcnow(), event=event, step_id=step_id, detail=detail
-        )
-    )
-
     # Source cursors ---------------------------------------------------------------------------
     # One row per inbound source: its cursor, and a lease so one hub process polls it at a time.
 
@@ -582,6 +585,22 @@ async def _history(
                 )
                 .values(lease_owner=None, lease_expires_at=None)
             )
+
+
+async def _history(
+    conn: Any,
+    run_id: str,
+    event: str,
+    *,
+    step_id: str | None = None,
+    detail: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    await conn.execute(
+        run_history.insert().values(
+            run_id=run_id, at=at or utcnow(), event=event, step_id=step_id, detail=detail
+        )
+    )
 
 
 def _step_public(row: Any) -> StepPublic:

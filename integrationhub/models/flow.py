@@ -17,7 +17,16 @@ from pydantic import (
 from integrationhub.core import templates
 from integrationhub.errors import TemplateError
 
-__all__ = ["Flow", "FlowId", "FlowPublic", "PulsarTrigger", "RetryPolicy", "Step", "Triggers"]
+__all__ = [
+    "Flow",
+    "FlowId",
+    "FlowPublic",
+    "PulsarTrigger",
+    "RetryPolicy",
+    "Step",
+    "Triggers",
+    "WebhookTrigger",
+]
 
 FlowId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
 StepId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
@@ -90,10 +99,35 @@ class PulsarTrigger(BaseModel):
         return _compiled(value) if value is not None else None
 
 
+class WebhookTrigger(BaseModel):
+    """Run the flow for requests to ``POST /api/v1/webhooks/{flow_id}``. The body (JSON or
+    form) becomes the parameters, or is reshaped by ``parameters``: templates over ``body``,
+    ``headers`` (lower-case names) and ``query``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signature: Literal["github", "slack"] | None = None
+    secret: str | None = Field(None, max_length=128, description="a webhook-secret credential")
+    max_age: float = Field(300, gt=0, le=3600, description="oldest signed timestamp, seconds")
+    parameters: dict[str, Any] | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _templates_compile(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _compiled(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _signature_needs_secret(self) -> WebhookTrigger:
+        if (self.signature is None) != (self.secret is None):
+            raise ValueError("signature and secret go together")
+        return self
+
+
 class Triggers(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pulsar: PulsarTrigger | None = None
+    webhook: WebhookTrigger | None = None
 
 
 class Flow(BaseModel):

@@ -12,6 +12,7 @@ from tests.integration.conftest_openbao import *  # noqa: F403
 from tests.integration.conftest_pulsar import *  # noqa: F403
 from tests.support.databases import fresh_database
 from tests.support.hub import RunningHub, hub_settings, running_hub
+from tests.support.served import served  # noqa: F401  (a fixture)
 from tests.support.smtp import SmtpSink, start_sink
 
 

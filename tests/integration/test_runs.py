@@ -184,7 +184,7 @@ async def test_step_left_sending_by_a_dead_worker_fails_as_outcome_unknown(hub, 
     run, _ = await store.create_run(flow=flow, parameters=SEED["parameters"], idempotency_key=None)
     # What a worker leaves when it dies during the call: claimed, step sending, no outcome.
     assert await store.claim(run.run_id, owner="dead-worker", lease=0.2)
-    await store.start_step(run.run_id, "send", attempt=1)
+    await store.start_step(run.run_id, "send", attempt=1, owner="dead-worker", lease=0.2)
 
     finished = await hub.wait_for_run(run.run_id)
 
@@ -207,7 +207,7 @@ async def test_flow_may_declare_a_step_repeatable_after_an_unknown_outcome(hub, 
         idempotency_key=None,
     )
     assert await store.claim(run.run_id, owner="dead-worker", lease=0.2)
-    await store.start_step(run.run_id, "send", attempt=1)
+    await store.start_step(run.run_id, "send", attempt=1, owner="dead-worker", lease=0.2)
 
     finished = await hub.wait_for_run(run.run_id)
 

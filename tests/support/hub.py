@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from integrationhub.hub import Hub
 from integrationhub.main import create_app
-from integrationhub.settings import PulsarSettings, Settings, VaultSettings
+from integrationhub.settings import HttpSettings, PulsarSettings, Settings, VaultSettings
 
 API_KEY = "test-api-key"
 SEED = {
@@ -56,7 +56,8 @@ def hub_settings(
             dead_letter_topic=f"dead-letter-{suffix}",
             redelivery_delay=0.2,
         ),
-        **overrides,
+        # The SSRF guard admits the test doubles, which all listen on 127.0.0.1.
+        **({"http": HttpSettings(allow_networks=["127.0.0.1/32"])} | overrides),
     )
 
 

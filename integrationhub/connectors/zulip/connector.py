@@ -35,6 +35,9 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
     """Post to Zulip as a bot (REST API v1). Credential: site, email, api_key."""
 
     name = "zulip"
+    # Zulip's documented default: 200 requests per minute per user (api_docs/http-headers.md
+    # and the server's RATE_LIMITING_RULES). The bot is one user, whatever the replica.
+    rate_limit = "200 per 60 seconds"
 
     @action("zulip-message", safe_to_repeat=False)
     async def send_message(self, params: SendZulipMessage) -> ZulipMessageSent:
@@ -45,7 +48,7 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
             response = await self.http.post(
                 f"{credential.site}/api/v1/messages",
                 data=params.root.form(),
-                auth=_auth(credential),
+                auth=self.auth,
             )
         except httpx.TransportError as exc:
             # The message may have reached Zulip before a read failed: the engine weighs that
@@ -73,7 +76,7 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
             response = await self.http.get(
                 f"{credential.site}/api/v1/events",
                 params={"queue_id": queue.queue_id, "last_event_id": queue.last_event_id},
-                auth=_auth(credential),
+                auth=self.auth,
                 timeout=httpx.Timeout(options.longpoll_timeout, connect=_CONNECT_TIMEOUT),
             )
         except httpx.TransportError as exc:
@@ -109,7 +112,7 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
             form["all_public_streams"] = "true"
         try:
             response = await self.http.post(
-                f"{credential.site}/api/v1/register", data=form, auth=_auth(credential)
+                f"{credential.site}/api/v1/register", data=form, auth=self.auth
             )
         except httpx.TransportError as exc:
             raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
@@ -190,7 +193,3 @@ def _received(message: ReceivedMessage, flags: list[str]) -> ZulipMessageReceive
         topic=message.subject,
         **common,
     )
-
-
-def _auth(credential: ZulipCredential) -> httpx.BasicAuth:
-    return httpx.BasicAuth(credential.email, credential.api_key.get_secret_value())

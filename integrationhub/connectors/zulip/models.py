@@ -26,6 +26,7 @@ from pydantic import (
     Tag,
 )
 
+from integrationhub.connectors.auth import AuthScheme, BasicAuth
 from integrationhub.connectors.base import Credential
 
 __all__ = [
@@ -116,6 +117,7 @@ class ZulipCredential(Credential):
     """A Zulip bot: the organisation's URL, the bot's email and its API key."""
 
     type: ClassVar[str] = "zulip"
+    auth: ClassVar[AuthScheme] = BasicAuth("email", "api_key")  # the bot's email and API key
 
     site: Annotated[str, AfterValidator(_site)] = Field(
         description="URL of the organisation, e.g. https://example.zulipchat.com"

@@ -30,6 +30,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
 def _upgrade(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
+    elif connection.dialect.name == "sqlite":
+        # The same on SQLite: the write lock before alembic reads the version, so a second
+        # hub starting on the same file waits (busy_timeout) and finds the schema current,
+        # instead of failing with "table ... already exists".
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     command.upgrade(alembic_config(connection), "head")
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
+from integrationhub.connectors.pulsar import PulsarConnector
 from integrationhub.connectors.registry import Registry
+from integrationhub.connectors.zulip import ZulipConnector
 from integrationhub.core.inbound import backoff, plan_sources
 from integrationhub.errors import ConfigurationError
 from integrationhub.settings import PulsarSettings, SourceConfig
@@ -47,7 +49,7 @@ ZULIP = {"id": "zulip-general", "source": "zulip-messages", "credential": "zulip
 def plan(*configs: dict[str, Any]) -> list[Any]:
     return plan_sources(
         [SourceConfig.model_validate(c) for c in configs],
-        registry=Registry.from_entry_points(),
+        registry=Registry([ZulipConnector, PulsarConnector]),
         pulsar=PulsarSettings(tenant="acme", namespace="hub"),
     )
 
