@@ -83,5 +83,12 @@ def configure(level: str = "INFO") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     # Per-request and per-command chatter from libraries; their warnings still come through.
-    for name in ("uvicorn.access", "httpx", "httpcore", "mail.log", "alembic"):
+    for name in (
+        "uvicorn.access",
+        "httpx",
+        "httpcore",
+        "mail.log",
+        "alembic",
+        "mcp.server.streamable_http",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -17,7 +17,7 @@ FLOW = load_flow_file(BUILTIN_FLOWS / "send-summary-email.yaml")
 
 
 async def test_hub_refuses_an_unmigrated_schema_when_told_to_migrate_out_of_band(database_url):
-    with pytest.raises(ConfigurationError, match="integrationhub migrate"):
+    with pytest.raises(ConfigurationError, match="INTEGRATIONHUB_AUTO_MIGRATE=true"):
         await Store.open(database_url, migrate=False)
     store = await Store.open(database_url)
     await store.close()

@@ -55,5 +55,5 @@ async def require_current(engine: AsyncEngine) -> None:
     if current != head:
         raise ConfigurationError(
             f"the database schema is at revision {current or 'none'}, this hub needs {head}: "
-            "run `integrationhub migrate` (or start one hub with INTEGRATIONHUB_AUTO_MIGRATE=true)"
+            "start one hub with INTEGRATIONHUB_AUTO_MIGRATE=true to apply the migrations"
         )
