@@ -20,6 +20,7 @@ __all__ = [
     "cpu_seconds",
     "free_port",
     "memory_mb",
+    "pids_named",
     "start_sink",
     "terminate",
 ]
@@ -91,13 +92,18 @@ def children(pid: int) -> dict[int, str]:
 
 @dataclass
 class Monitor:
-    """CPU time and peak resident memory of named processes while a measurement runs."""
+    """CPU time and peak resident memory of named processes while a measurement runs. A name
+    may stand for every process of one command (``"postgres"``: the server and the backends it
+    forks meanwhile), given in ``commands``; their CPU is summed, their memory not reported
+    (shared memory would count once per backend)."""
 
     pids: dict[str, int]
+    commands: dict[str, str] = field(default_factory=dict)
     interval: float = 0.25
     peak_mb: dict[str, float] = field(default_factory=dict)
     _cpu: dict[str, float] = field(default_factory=dict)
     _last_cpu: dict[str, float] = field(default_factory=dict)  # of a process that may exit
+    _seen: dict[str, dict[int, tuple[float, float]]] = field(default_factory=dict)
     _system: float = 0.0
     _started: float = 0.0
     _task: asyncio.Task[None] | None = None
@@ -105,9 +111,19 @@ class Monitor:
     def start(self) -> Monitor:
         self._started = time.monotonic()
         self._cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._seen = {name: {} for name in self.commands}
+        self._look(initial=True)
         self._system = system_busy_seconds()
         self._task = asyncio.create_task(self._sample())
         return self
+
+    def _look(self, *, initial: bool = False) -> None:
+        for name, command in self.commands.items():
+            seen = self._seen[name]
+            for pid in pids_named(command):
+                used = cpu_seconds(pid)
+                first = seen[pid][0] if pid in seen else (used if initial else 0.0)
+                seen[pid] = (first, used)
 
     async def _sample(self) -> None:
         while True:
@@ -115,6 +131,7 @@ class Monitor:
                 rss, _ = memory_mb(pid)
                 self.peak_mb[name] = max(self.peak_mb.get(name, 0.0), rss)
                 self._last_cpu[name] = max(self._last_cpu.get(name, 0.0), cpu_seconds(pid))
+            self._look()
             await asyncio.sleep(self.interval)
 
     async def stop(self) -> dict[str, dict[str, float]]:
@@ -124,8 +141,9 @@ class Monitor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._look()
         elapsed = max(time.monotonic() - self._started, 1e-9)
-        report = {}
+        report: dict[str, dict[str, float]] = {}
         for name, pid in self.pids.items():
             now = max(cpu_seconds(pid), self._last_cpu.get(name, 0.0))
             used = now - self._cpu.get(name, 0.0)
@@ -134,9 +152,25 @@ class Monitor:
                 "cpu_pct": round(100 * used / elapsed, 1),
                 "rss_peak_mb": round(self.peak_mb.get(name, 0.0), 1),
             }
+        for name, seen in self._seen.items():
+            used = sum(last - first for first, last in seen.values())
+            report[name] = {"cpu_s": round(used, 2), "cpu_pct": round(100 * used / elapsed, 1)}
         other = system_busy_seconds() - self._system - sum(r["cpu_s"] for r in report.values())
         report["other"] = {"cpu_s": round(other, 2), "cpu_pct": round(100 * other / elapsed, 1)}
         return report
+
+
+def pids_named(command: str) -> tuple[int, ...]:
+    """Every process whose command name is ``command`` (e.g. PostgreSQL's ``postgres``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == command:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return tuple(found)
 
 
 @dataclass

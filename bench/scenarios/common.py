@@ -305,8 +305,10 @@ class Watch:
 
 
 @contextlib.asynccontextmanager
-async def monitored(pids: dict[str, int]) -> AsyncIterator[Watch]:
-    monitor = Monitor(pids).start()
+async def monitored(
+    pids: dict[str, int], commands: dict[str, str] | None = None
+) -> AsyncIterator[Watch]:
+    monitor = Monitor(pids, commands or {}).start()
     watch = Watch()
     try:
         yield watch

@@ -65,12 +65,12 @@ async def run(ctx: Context) -> None:
                 for hub in hubs:
                     await warm_up(ctx, hub, sink)
                 finished_before = [hub.count_events("run.finished") for hub in hubs]
-                pids = {hub.name: hub.pid for hub in hubs} | {
-                    "sink": sink.pid,
-                    "driver": os.getpid(),
-                }
+                pids = {hub.name: hub.pid for hub in hubs}
+                pids |= {"sink": sink.pid, "driver": os.getpid()}
                 pids |= {"pulsar-lite": broker_pid(broker), "openbao": vault_pid(vault)}
-                async with monitored(pids) as watch:
+                # PostgreSQL's server and backends are part of the system measured.
+                commands = {"postgresql": "postgres"} if store_name == "PostgreSQL" else {}
+                async with monitored(pids, commands) as watch:
                     outcome, deliveries, accepted = await hub_e2e(
                         ctx, hubs, sink, label=f"s{size}", count=ctx.sizes.scaleout,
                         concurrency=CONCURRENCY,
