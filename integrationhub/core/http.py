@@ -16,6 +16,7 @@ retrying. The client is built here, once per hub:
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -162,7 +163,8 @@ _SOME_DATE = 1_000_000_000.0  # 2001-09-09: a smaller reset is a number of secon
 def retry_after(response: httpx.Response, *, now: float | None = None) -> float | None:
     """Seconds the remote side asked us to wait: ``Retry-After`` as seconds (fractions
     allowed) or as an HTTP date, else ``X-RateLimit-Reset`` when nothing remains: Unix time
-    (GitHub, Zulip) or, when too small to be a date, seconds from now (some APIs)."""
+    (GitHub, Zulip), an ISO 8601 timestamp (Jira: ``2024-05-06T12:34Z``) or, when too small
+    to be a date, seconds from now (some APIs)."""
     value = response.headers.get("Retry-After")
     now = time.time() if now is None else now
     if value:
@@ -175,14 +177,26 @@ def retry_after(response: httpx.Response, *, now: float | None = None) -> float 
         except (TypeError, ValueError):
             pass
     if response.headers.get("X-RateLimit-Remaining") == "0":
-        reset = response.headers.get("X-RateLimit-Reset")
-        try:
-            reset_at = float(reset) if reset else None
-        except ValueError:
-            reset_at = None
+        reset_at = _reset_time(response.headers.get("X-RateLimit-Reset", ""))
         if reset_at is not None:
             return max(0.0, reset_at if reset_at < _SOME_DATE else reset_at - now)
     return None
+
+
+def _reset_time(value: str) -> float | None:
+    """``X-RateLimit-Reset`` as a number: Unix time or seconds as sent, or an ISO 8601
+    timestamp as Unix time (UTC when it names no offset)."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        reset_at = datetime.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if reset_at.tzinfo is None:
+        reset_at = reset_at.replace(tzinfo=datetime.UTC)
+    return reset_at.timestamp()
 
 
 def raise_for_status(response: httpx.Response, *, what: str) -> None:

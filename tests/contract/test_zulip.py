@@ -1,7 +1,7 @@
 """The Zulip connector against a Zulip double that checks every request with Zulip's spec.
 
 The action runs exactly as the engine runs it (``Action.invoke``: input validation, timeout,
-output check) over real HTTP; the double (tests/doubles/zulip.py) validates each request
+output check) over real HTTP; the double (tests/doubles/zulip/) validates each request
 against shared/specs/zulip.yaml and the ``zulip`` fixture fails the test on any violation.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -25,25 +25,15 @@ from integrationhub.connectors.zulip import (
     read_answer,
 )
 from integrationhub.connectors.zulip.answers import MessageSentAnswer
-from integrationhub.core.http import new_client
 from integrationhub.errors import PermanentError, RateLimited, RetryableError
+from tests.contract.zulip_support import *  # noqa: F403
+from tests.contract.zulip_support import credential_for
 from tests.doubles.zulip import ZulipDouble
 
 pytestmark = pytest.mark.contract
 
 SEND = ZulipConnector.actions["zulip-message"]
 Send = Callable[..., Awaitable[BaseModel]]
-
-
-def credential_for(zulip: ZulipDouble, **changes: str) -> ZulipCredential:
-    data = {"site": zulip.url, "email": zulip.email, "api_key": zulip.api_key, **changes}
-    return ZulipCredential.model_validate(data)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with new_client(timeout=5.0, allow=["127.0.0.1/32"]) as client:  # the double
-        yield client
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Inbound Zulip messages become Pulsar messages: a hub on real OpenBao and pulsar-lite runs a
 ``zulip-messages`` source against the Zulip double, which checks every request with Zulip's spec
-(tests/doubles/zulip.py), and a plain Pulsar client reads what the hub published."""
+(tests/doubles/zulip/), and a plain Pulsar client reads what the hub published."""
 
 from __future__ import annotations
 

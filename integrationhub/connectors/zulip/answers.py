@@ -4,7 +4,9 @@ Zulip wraps every answer in ``{"result": "success" | "error", "msg": ..., ...}``
 ``code`` (``BAD_REQUEST``, ``STREAM_DOES_NOT_EXIST``, ``INVALID_API_KEY``, ...), usually with a
 4xx status. A rate-limited answer is a 429 whose body says how long to wait in ``retry-after``
 (seconds, often fractional although the spec types it ``integer``). The body is what the spec
-documents, so it wins; the ``Retry-After``/``X-RateLimit-*`` headers are the fallback.
+documents, so it wins; the ``Retry-After``/``X-RateLimit-*`` headers are the fallback. An
+error that says the state asked for already holds (``REACTION_ALREADY_EXISTS``) is told apart
+by ``already_so``, for actions that ask for a state.
 """
 
 from __future__ import annotations
@@ -12,19 +14,22 @@ from __future__ import annotations
 from typing import Any, Literal, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from integrationhub.core.http import RETRYABLE_STATUS, raise_for_status, retry_after
 from integrationhub.errors import PermanentError, RateLimited
 
 __all__ = [
     "EventsAnswer",
+    "FileUploadedAnswer",
     "MessageSentAnswer",
     "QueueEvent",
     "QueueRegisteredAnswer",
     "ReceivedMessage",
     "Recipient",
+    "SuccessAnswer",
     "ZulipErrorAnswer",
+    "already_so",
     "queue_gone",
     "read_answer",
 ]
@@ -56,6 +61,35 @@ class MessageSentAnswer(_Answer):
     result: Literal["success"]
     msg: str = ""
     id: int
+
+
+class SuccessAnswer(_Answer):
+    """The answer of operations that only say they did it (``add-reaction``, ...)."""
+
+    result: Literal["success"]
+    msg: str = ""
+
+
+class FileUploadedAnswer(_Answer):
+    """The answer of ``POST /api/v1/user_uploads``: the file's URL, under ``url`` since Zulip
+    9.0 (feature level 272) and ``uri`` before (still sent, deprecated); since Zulip 10.0
+    (feature level 285) also the ``filename`` Zulip stored it as."""
+
+    result: Literal["success"]
+    url: str | None = Field(default=None, min_length=1)
+    uri: str | None = Field(default=None, min_length=1)
+    filename: str | None = None
+
+    @model_validator(mode="after")
+    def _has_a_url(self) -> FileUploadedAnswer:
+        if self.url is None and self.uri is None:
+            raise ValueError("neither url nor uri")
+        return self
+
+    @property
+    def location(self) -> str:
+        """The file's URL, by whichever name this server gives it."""
+        return self.url or self.uri or ""  # never "": the validator saw one
 
 
 class QueueRegisteredAnswer(_Answer):
@@ -113,6 +147,21 @@ def queue_gone(response: httpx.Response) -> bool:
     anew. The events it held are lost; Zulip cannot replay them."""
     error = _error(response)
     return error is not None and error.code == "BAD_EVENT_QUEUE_ID"
+
+
+def already_so(response: httpx.Response, *, code: str, legacy_msg: str) -> bool:
+    """Whether Zulip refused because what was asked already holds: the error ``code`` (say
+    ``REACTION_ALREADY_EXISTS``), or, from servers older than that code, a ``BAD_REQUEST``
+    with ``legacy_msg`` (in English: Zulip translates ``msg`` to the bot's language, so on
+    such servers only an English-speaking bot is recognised)."""
+    if response.status_code >= 500 or response.status_code == 429:
+        return False
+    error = _error(response)
+    if error is None:
+        return False
+    if error.code == code:
+        return True
+    return error.code == "BAD_REQUEST" and error.msg.strip() == legacy_msg
 
 
 def read_answer(response: httpx.Response, model: type[Answer], *, what: str) -> Answer:

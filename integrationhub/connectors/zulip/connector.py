@@ -1,5 +1,5 @@
-"""The Zulip connector: declares the ``zulip-message`` action and the ``zulip-messages``
-source, nothing more."""
+"""The Zulip connector: declares the ``zulip-message``, ``zulip-reaction`` and ``zulip-upload``
+actions and the ``zulip-messages`` source, nothing more."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import httpx
 from integrationhub.connectors.base import BaseConnector, Batch, Cursor, Event, action, source
 from integrationhub.connectors.zulip.answers import (
     EventsAnswer,
+    FileUploadedAnswer,
     MessageSentAnswer,
     QueueRegisteredAnswer,
-    ReceivedMessage,
+    SuccessAnswer,
+    already_so,
     queue_gone,
     read_answer,
 )
@@ -24,11 +26,24 @@ from integrationhub.connectors.zulip.models import (
     ZulipMessageReceived,
     ZulipMessageSent,
 )
+from integrationhub.connectors.zulip.queue import QueueCursor, received, registered_for
+from integrationhub.connectors.zulip.reactions import ReactToZulipMessage, ZulipReactionSet
+from integrationhub.connectors.zulip.uploads import (
+    UploadZulipFile,
+    ZulipFileUploaded,
+    markdown_link,
+)
 from integrationhub.errors import PermanentError, RetryableError
 
 __all__ = ["ZulipConnector"]
 
 _CONNECT_TIMEOUT = 10.0
+# What Zulip answers when a reaction already is as asked, by ``remove``: the code (Zulip 8.0,
+# feature level 193, and later) and, for older servers, the message of their BAD_REQUEST.
+_ALREADY_SO = {
+    False: ("REACTION_ALREADY_EXISTS", "Reaction already exists."),
+    True: ("REACTION_DOES_NOT_EXIST", "Reaction doesn't exist."),
+}
 
 
 class ZulipConnector(BaseConnector[ZulipCredential]):
@@ -57,13 +72,74 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
         answer = read_answer(response, MessageSentAnswer, what=what)
         return ZulipMessageSent(message_id=answer.id)
 
+    # Safe to repeat: the action asks for a state (the bot's reaction present, or absent), and
+    # Zulip's "already so" answer to a repeat counts as success. A repeat is then harmless.
+    @action("zulip-reaction", safe_to_repeat=True)
+    async def react(self, params: ReactToZulipMessage) -> ZulipReactionSet:
+        """Add the bot's emoji reaction to a message, or remove it (``remove: true``); a
+        reaction that is already so succeeds with ``changed: false``."""
+        method = "DELETE" if params.remove else "POST"
+        path = f"/messages/{params.message_id}/reactions"
+        what = f"Zulip {method} {path}"
+        credential = self._credential()
+        try:
+            response = await self.http.request(
+                method, f"{credential.site}/api/v1{path}", data=params.form(), auth=self.auth
+            )
+        except httpx.TransportError as exc:
+            raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
+        code, legacy_msg = _ALREADY_SO[params.remove]
+        already = already_so(response, code=code, legacy_msg=legacy_msg)
+        if not already:
+            read_answer(response, SuccessAnswer, what=what)
+        return ZulipReactionSet(
+            message_id=params.message_id,
+            emoji_name=params.emoji_name,
+            present=not params.remove,
+            changed=not already,
+        )
+
+    # Not safe to repeat: each upload is a new file with a new URL, and Zulip has no key to
+    # recognise a repeat by. A lost answer leaves an orphan only the bot can see.
+    @action("zulip-upload", safe_to_repeat=False, timeout=120)
+    async def upload_file(self, params: UploadZulipFile) -> ZulipFileUploaded:
+        """Upload a file (at most 25 MiB) for the bot; returns its URL and a markdown link to
+        post in a message, which shares it."""
+        what = "Zulip POST /user_uploads"
+        credential = self._credential()
+        data, content_type = params.data, params.media_type()
+        try:
+            response = await self.http.post(
+                f"{credential.site}/api/v1/user_uploads",
+                # The spec names the part ``filename``; Zulip takes the one file, whatever its
+                # part's name, under the part's file name.
+                files={"filename": (params.filename, data, content_type)},
+                auth=self.auth,
+            )
+        except httpx.TransportError as exc:
+            raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
+        answer = read_answer(response, FileUploadedAnswer, what=what)
+        url = answer.location
+        filename = answer.filename or params.filename  # Zulip before 10.0 does not say
+        absolute = url
+        if not url.startswith(("https://", "http://")):
+            absolute = f"{credential.site}/{url.lstrip('/')}"
+        return ZulipFileUploaded(
+            url=url,
+            absolute_url=absolute,
+            filename=filename,
+            markdown=markdown_link(filename, url),
+            size=len(data),
+            content_type=content_type,
+        )
+
     @source("zulip-messages", event=ZulipMessageReceived, topic="integrationhub.zulip.messages")
     async def read_messages(self, cursor: Cursor | None, options: ReadZulipMessages) -> Batch:
         """New messages the bot receives, in the narrow, through a Zulip event queue read by
         long-poll; each is published keyed by its message id."""
         credential = self._credential()
-        registration = _registration(credential, options)
-        queue = _QueueCursor.read(cursor)
+        registration = registered_for(credential, options)
+        queue = QueueCursor.read(cursor)
         if queue is None or queue.registration != registration:
             gap = None
             if cursor is not None:
@@ -89,7 +165,7 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
 
         own = credential.email.lower()
         events = [
-            Event(key=str(event.message.id), payload=_received(event.message, event.flags))
+            Event(key=str(event.message.id), payload=received(event.message, event.flags))
             for event in answer.events  # heartbeats too move the cursor on, and are skipped
             if event.type == "message"
             and event.message is not None
@@ -117,79 +193,10 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
         except httpx.TransportError as exc:
             raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
         answer = read_answer(response, QueueRegisteredAnswer, what=what)
-        queue = _QueueCursor(answer.queue_id, answer.last_event_id, registration)
+        queue = QueueCursor(answer.queue_id, answer.last_event_id, registration)
         return Batch(events=[], cursor=queue.dump(), gap=gap)
 
     def _credential(self) -> ZulipCredential:
         if not isinstance(self.credential, ZulipCredential):
             raise PermanentError("the zulip connector needs a zulip credential")
         return self.credential
-
-
-class _QueueCursor:
-    """The cursor of ``zulip-messages``: the event queue, the last event id read from it, and
-    what the queue was registered for (a change of options needs a new queue)."""
-
-    __slots__ = ("last_event_id", "queue_id", "registration")
-
-    def __init__(self, queue_id: str, last_event_id: int, registration: dict[str, Any]) -> None:
-        self.queue_id = queue_id
-        self.last_event_id = last_event_id
-        self.registration = registration
-
-    @classmethod
-    def read(cls, cursor: Cursor | None) -> _QueueCursor | None:
-        if cursor is None:
-            return None
-        queue_id, last_event_id = cursor.get("queue_id"), cursor.get("last_event_id")
-        registration = cursor.get("registration")
-        if not (
-            isinstance(queue_id, str)
-            and isinstance(last_event_id, int)
-            and isinstance(registration, dict)
-        ):
-            return None
-        return cls(queue_id, last_event_id, registration)
-
-    def moved_to(self, last_event_id: int) -> _QueueCursor:
-        return _QueueCursor(self.queue_id, last_event_id, self.registration)
-
-    def dump(self) -> Cursor:
-        return {
-            "queue_id": self.queue_id,
-            "last_event_id": self.last_event_id,
-            "registration": self.registration,
-        }
-
-
-def _registration(credential: ZulipCredential, options: ReadZulipMessages) -> dict[str, Any]:
-    """What a queue is registered for; the secret is not part of it."""
-    return {
-        "site": credential.site,
-        "email": credential.email,
-        "narrow": [list(term) for term in options.narrow],
-        "all_public_streams": options.all_public_streams,
-    }
-
-
-def _received(message: ReceivedMessage, flags: list[str]) -> ZulipMessageReceived:
-    common: dict[str, Any] = {
-        "id": message.id,
-        "sender_id": message.sender_id,
-        "sender_email": message.sender_email,
-        "sender_full_name": message.sender_full_name,
-        "content": message.content,
-        "timestamp": message.timestamp,
-        "flags": flags,
-    }
-    if isinstance(message.display_recipient, list):
-        return ZulipMessageReceived(
-            type="direct", recipients=[r.email for r in message.display_recipient], **common
-        )
-    return ZulipMessageReceived(
-        type="stream",
-        stream=message.display_recipient,
-        stream_id=message.stream_id,
-        topic=message.subject,
-        **common,
-    )

@@ -1,5 +1,6 @@
-"""What the Zulip connector takes and gives: the credential, the action's input and output,
-and the ``zulip-messages`` source's options and events.
+"""What the Zulip connector takes and gives: the credential, the ``zulip-message`` action's
+input and output, and the ``zulip-messages`` source's options and events (``reactions.py``
+and ``uploads.py`` hold the other actions').
 
 The limits mirror the Zulip server's own (``MAX_MESSAGE_LENGTH``, ``MAX_TOPIC_NAME_LENGTH``,
 ``check_string_is_printable``) so a bad message fails here, as a ``PermanentError`` before any
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_CONTENT_LENGTH",
     "MAX_STREAM_NAME_LENGTH",
     "MAX_TOPIC_LENGTH",
+    "MessageId",
     "ReadZulipMessages",
     "SendDirectMessage",
     "SendStreamMessage",
@@ -107,6 +109,7 @@ ZulipEmail = Annotated[
 ]
 UserId = Annotated[int, Field(gt=0), BeforeValidator(_not_bool)]
 StreamId = Annotated[int, Field(gt=0), BeforeValidator(_not_bool)]
+MessageId = Annotated[int, Field(gt=0), BeforeValidator(_not_bool)]
 # Zulip strips trailing whitespace and refuses a body that is empty afterwards.
 Content = Annotated[
     str, StringConstraints(max_length=MAX_CONTENT_LENGTH), AfterValidator(_message_body)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import email.utils
 
 import httpx
@@ -9,6 +10,11 @@ from integrationhub.core.http import raise_for_status, retry_after
 from integrationhub.errors import PermanentError, RateLimited, RetryableError
 
 NOW = 1_800_000_000.0
+
+
+def iso(at: float, layout: str) -> str:
+    """``at`` as Jira sends ``X-RateLimit-Reset``: an ISO 8601 timestamp in UTC."""
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime(layout)
 
 
 def response(status: int, headers: dict[str, str] | None = None, body: str = "") -> httpx.Response:
@@ -23,6 +29,28 @@ def response(status: int, headers: dict[str, str] | None = None, body: str = "")
         ({"Retry-After": email.utils.formatdate(NOW + 30, usegmt=True)}, 30.0),
         ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(NOW + 12)}, 12.0),
         ({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": str(NOW + 12)}, None),
+        (
+            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": iso(NOW + 120, "%Y-%m-%dT%H:%MZ")},
+            120,
+        ),
+        (
+            {
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": iso(NOW + 45, "%Y-%m-%dT%H:%M:%SZ"),
+            },
+            45,
+        ),
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": iso(NOW + 9, "%Y-%m-%dT%H:%M:%S")}, 9),
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": iso(NOW - 60, "%Y-%m-%dT%H:%MZ")}, 0),
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2026-13-45T99:99Z"}, None),
+        (
+            {
+                "Retry-After": "7",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": iso(NOW + 60, "%Y-%m-%dT%H:%MZ"),
+            },
+            7,
+        ),
         ({"Retry-After": "soon"}, None),
         ({}, None),
     ],
