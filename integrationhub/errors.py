@@ -15,7 +15,9 @@
     │   ├── FlowInvalid             a definition that breaks the flow schema
     │   ├── FlowReadOnly            a flow from a file, which the API cannot delete
     │   ├── ParametersInvalid       trigger parameters that break the flow's schema
-    │   └── TemplateError           a template that does not compile, render or is unsafe
+    │   ├── TemplateError           a template that does not compile, render or is unsafe
+    │   └── ExpressionError         a JSONata expression that does not parse, fails, or
+    │                               exceeds its bounds (time, depth, size)
     ├── RunNotFound
     ├── RunStateConflict            the run is not in a state that allows this (retry, cancel)
     ├── IdempotencyConflict         one Idempotency-Key, two different requests
@@ -36,6 +38,7 @@ __all__ = [
     "CredentialInvalid",
     "CredentialNotFound",
     "CredentialStoreUnavailable",
+    "ExpressionError",
     "FlowError",
     "FlowInvalid",
     "FlowNotFound",
@@ -139,6 +142,10 @@ class ParametersInvalid(FlowError):
 
 class TemplateError(FlowError):
     code = "template_error"
+
+
+class ExpressionError(FlowError):
+    code = "expression_error"
 
 
 class RunNotFound(IntegrationHubError):

@@ -31,6 +31,7 @@ from integrationhub.core.periodic import Periodic
 from integrationhub.core.queue import RunQueue
 from integrationhub.core.ratelimit import RateLimiter
 from integrationhub.core.retention import delete_expired_runs
+from integrationhub.core.schedules import Scheduler
 from integrationhub.core.store import Store
 from integrationhub.core.topic_triggers import TopicTriggers
 from integrationhub.core.triggers import Triggers
@@ -57,6 +58,7 @@ class Hub:
     catalog: Catalog
     triggers: Triggers
     topic_triggers: TopicTriggers
+    schedules: Scheduler
     inbound: Inbound
     http: httpx.AsyncClient
     _stack: AsyncExitStack
@@ -117,6 +119,7 @@ class Hub:
                 lease=settings.run_lease_seconds,
                 rate_limits=rate_limits,
             )
+            stack.push_async_callback(engine.connections.close)  # once no run is executing
             await queue.start(engine)
             stack.push_async_callback(queue.stop)
             triggers = Triggers(catalog=catalog, store=store, queue=queue, events=events)
@@ -125,6 +128,15 @@ class Hub:
             )
             await topic_triggers.start()
             stack.push_async_callback(topic_triggers.stop)
+            schedules = Scheduler(
+                catalog=catalog,
+                store=store,
+                triggers=triggers,
+                window=settings.schedule_catch_up,
+                reload_interval=settings.schedule_reload_interval,
+            )
+            await schedules.start()
+            stack.push_async_callback(schedules.stop)
 
             # Inbound sources publish to the bus: started after it, stopped before it.
             inbound = Inbound(
@@ -162,6 +174,7 @@ class Hub:
                 catalog=catalog,
                 triggers=triggers,
                 topic_triggers=topic_triggers,
+                schedules=schedules,
                 inbound=inbound,
                 http=http,
                 _stack=stack.pop_all(),

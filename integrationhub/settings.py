@@ -181,6 +181,11 @@ class Settings(BaseSettings):
     source_backoff_initial: float = Field(1.0, gt=0)
     source_backoff_max: float = Field(60.0, gt=0)
     source_restart_interval: float = Field(60.0, gt=0)
+    # Schedule triggers (core/schedules.py): how late a slot may still start (and how far back
+    # a starting replica looks for a missed one), and how often each replica re-reads the flows
+    # for schedules created or changed on another replica.
+    schedule_catch_up: float = Field(300.0, ge=1)
+    schedule_reload_interval: float = Field(10.0, gt=0)
 
     vault: VaultSettings = Field(default_factory=VaultSettings)
     pulsar: PulsarSettings = Field(default_factory=PulsarSettings)

@@ -55,6 +55,7 @@ async def put_flow(
         )
     flow, created = await hub.catalog.put(parse_flow(data, origin=f"flow {flow_id!r}"))
     await hub.topic_triggers.reconcile()
+    hub.schedules.reload()
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return flow
 
@@ -63,6 +64,7 @@ async def put_flow(
 async def delete_flow(hub: HubDep, flow_id: FlowId) -> None:
     await hub.catalog.delete(flow_id)
     await hub.topic_triggers.reconcile()
+    hub.schedules.reload()
 
 
 def _parse(body: bytes, content_type: str) -> Any:

@@ -54,6 +54,7 @@ STATUS_STYLE = {
     "sending": "blue",
     "pending": "dim",
     "succeeded": "green",
+    "skipped": "dim",
     "failed": "red",
     "cancelled": "yellow",
 }

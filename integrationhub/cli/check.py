@@ -1,8 +1,8 @@
 """``integrationhub check``: validate flow files offline, pointing at the line of each problem.
 
 What is checked, without a hub: YAML/JSON syntax, the flow schema (the same ``Flow`` model the
-hub uses), template syntax, and action names and input keys against the connectors installed
-here (their entry points). Credentials live in the hub's Vault and are not checked.
+hub uses), template and JSONata syntax, and action names and input keys against the connectors
+installed here (their entry points). Credentials live in the hub's Vault and are not checked.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import typer
 from pydantic import ValidationError
 
 from integrationhub.cli._common import EXIT_FAILED, JsonOption, err, out, print_json
-from integrationhub.core import templates
-from integrationhub.errors import FlowInvalid, TemplateError
+from integrationhub.core import expressions, templates
+from integrationhub.errors import ExpressionError, FlowInvalid, TemplateError
 from integrationhub.models.flow import Flow
 
 if TYPE_CHECKING:
@@ -127,15 +127,15 @@ def check_flow(document: Document, registry: Registry) -> list[Problem]:
     if not isinstance(data, dict):
         return [Problem(document.path, 1, "a flow definition must be a mapping")]
     problems = list(_template_problems(document, data))
+    problems += _expression_problems(document, data)
     try:
         Flow.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors(include_url=False, include_input=False):
             loc = tuple(error["loc"])
-            # A broken template is already reported at its own key, more precisely.
-            if "template" in error["msg"] and any(
-                p.message.startswith(".".join(map(str, loc))) for p in problems
-            ):
+            # A broken template or expression is already reported at its own key, precisely.
+            precise = "template" in error["msg"] or "jsonata" in error["msg"].lower()
+            if precise and any(p.message.startswith(".".join(map(str, loc))) for p in problems):
                 continue
             problems.append(document.problem(loc, error["msg"]))
     # Actions are checked even when the schema is broken elsewhere, so one run shows all.
@@ -143,6 +143,8 @@ def check_flow(document: Document, registry: Registry) -> list[Problem]:
     for index, step in enumerate(steps if isinstance(steps, list) else []):
         if isinstance(step, dict) and isinstance(step.get("action"), str):
             given = step.get("input")
+            if expressions.is_expression(given):
+                continue  # computed when the step runs
             problems.extend(
                 _action_problems(
                     document,
@@ -165,8 +167,9 @@ def _template_problems(document: Document, data: dict[str, Any]) -> Iterator[Pro
             if isinstance(s, dict)
         ]
     trigger = data.get("trigger")
-    if isinstance(trigger, dict) and isinstance(trigger.get("pulsar"), dict):
-        places.append((("trigger", "pulsar", "parameters"), trigger["pulsar"].get("parameters")))
+    for kind in ("pulsar", "schedule"):
+        if isinstance(trigger, dict) and isinstance(trigger.get(kind), dict):
+            places.append((("trigger", kind, "parameters"), trigger[kind].get("parameters")))
     for loc, value in places:
         for where, text in _strings(loc, value):
             try:
@@ -175,9 +178,25 @@ def _template_problems(document: Document, data: dict[str, Any]) -> Iterator[Pro
                 yield document.problem(where, exc.message)
 
 
+def _expression_problems(document: Document, data: dict[str, Any]) -> list[Problem]:
+    problems = []
+    steps = data.get("steps")
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict):
+            continue
+        for where, node in expressions.expressions_in(step.get("input"), ("steps", index, "input")):
+            try:
+                expressions.check(node)
+            except ExpressionError as exc:
+                problems.append(document.problem((*where, expressions.KEY), exc.message))
+    return problems
+
+
 def _strings(loc: Loc, value: Any) -> Iterator[tuple[Loc, str]]:
     if isinstance(value, str):
         yield loc, value
+    elif expressions.is_expression(value):
+        return  # JSONata, not a template: checked by _expression_problems
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from _strings((*loc, str(key)), item)
@@ -227,8 +246,8 @@ def check(
     ],
     as_json: JsonOption = False,
 ) -> None:
-    """Validate flow files offline (syntax, schema, templates, actions); problems are printed
-    as path:line: reason, and make the exit code 1."""
+    """Validate flow files offline (syntax, schema, templates and JSONata, actions); problems
+    are printed as path:line: reason, and make the exit code 1."""
     import logging
 
     import structlog

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from integrationhub.connectors.auth import AuthScheme, AuthSession, SaveCredential, TokenCache
 from integrationhub.core.bus_subscription import Publisher
+from integrationhub.core.connections import ConnectionPool
 from integrationhub.core.ratelimit import parse_rate_limit
 from integrationhub.errors import ConfigurationError, PermanentError, RetryableError
 
@@ -115,8 +116,10 @@ class Credential(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ActionContext:
-    """What an action may know about the call it serves. A source's poll gets one too:
-    ``run_id`` is then ``source:<source id>`` and ``step_id`` the source's name."""
+    """What an action may know about the call it serves. ``step_id`` is the step's id, or
+    ``<step id>.<index>`` for one item of a ``for_each`` step, so that ids derived from run and
+    step differ per item. A source's poll gets one too: ``run_id`` is then
+    ``source:<source id>`` and ``step_id`` the source's name."""
 
     run_id: str
     step_id: str
@@ -127,6 +130,9 @@ class ActionContext:
     # credential (a refreshed OAuth 2 token) back to the credential store.
     tokens: TokenCache | None = None
     save_credential: SaveCredential | None = None
+    # Connections a connector with its own protocol (SMTP) keeps open across calls; without
+    # a pool, each call opens and closes its own.
+    connections: ConnectionPool | None = None
 
 
 In = TypeVar("In", bound=BaseModel)

@@ -64,7 +64,7 @@ class Catalog:
             for path in _flow_files(directory):
                 flow = load_flow_file(path)
                 self.check_actions(flow)
-                self.files[flow.id] = FlowPublic(**flow.model_dump(), source=source)
+                self.files[flow.id] = _public(flow, source)
 
     def check_actions(self, flow: Flow) -> None:
         for step in flow.steps:
@@ -80,18 +80,18 @@ class Catalog:
             if flow_id in self.files:
                 return self.files[flow_id]
             raise
-        return FlowPublic(**stored.model_dump(), source="api")
+        return _public(stored, "api")
 
     async def list(self) -> list[FlowPublic]:
         flows = dict(self.files)
         for stored in await self.store.list_flows():
-            flows[stored.id] = FlowPublic(**stored.model_dump(), source="api")
+            flows[stored.id] = _public(stored, "api")
         return [flows[key] for key in sorted(flows)]
 
     async def put(self, flow: Flow) -> tuple[FlowPublic, bool]:
         self.check_actions(flow)
         created = await self.store.put_flow(flow)
-        return FlowPublic(**flow.model_dump(), source="api"), created
+        return _public(flow, "api"), created
 
     async def delete(self, flow_id: str) -> None:
         try:
@@ -102,6 +102,12 @@ class Catalog:
                     f"flow {flow_id!r} comes from a file and cannot be deleted through the API"
                 ) from None
             raise
+
+
+def _public(flow: Flow, source: str) -> FlowPublic:
+    # The flow is valid already: validating it again would check its schema and compile its
+    # templates on every trigger.
+    return FlowPublic.model_construct(**dict(flow), source=source)
 
 
 def validate_parameters(flow: Flow, parameters: dict[str, Any]) -> None:

@@ -211,7 +211,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await super().handle_async_request(request)
         cap = self.max_response_bytes
-        what = f"{request.method} {request.url.copy_with(query=None, fragment=None)}"
+        what = f"{request.method} {_origin(request.url)}"
         length = response.headers.get("Content-Length", "")
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         problem = None
@@ -244,6 +244,12 @@ def _ssl_context() -> ssl.SSLContext:
 def _has_body(request: httpx.Request, response: httpx.Response) -> bool:
     """Whether Content-Length announces a body that will follow (not for HEAD, 204, 304)."""
     return request.method != "HEAD" and response.status_code not in (204, 304)
+
+
+def _origin(url: httpx.URL) -> str:
+    # Only the origin: a path may itself be a secret (a Slack webhook's, say).
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}"
 
 
 def _too_large(what: str, cap: int) -> str:

@@ -9,6 +9,13 @@ so; otherwise the run fails with "outcome unknown" for a person to decide. A wor
 ran out and whose run was taken over starts no further call: marking a step ``sending`` checks
 the lease in the same transaction. A cancel request is honoured between steps and between
 attempts.
+
+A step whose ``when`` is falsy is recorded ``skipped``, with a null output. A ``for_each`` step
+(``core/control.py``) is marked ``sending`` once, before its first call, and its output
+``{"items": [...]}`` persisted when every item is done: each item has its own retries, and its
+call id ``<step>.<index>``. So the rules above hold for the step as a whole: taken over or
+retried, it runs all its items again, or fails as "outcome unknown". Each item's call that is not
+safe to repeat first checks that this worker still holds the run.
 """
 
 from __future__ import annotations
@@ -28,12 +35,13 @@ from prometheus_client import Counter, Gauge, Histogram
 from integrationhub.connectors.auth import TokenCache
 from integrationhub.connectors.base import Action, ActionContext, Credential
 from integrationhub.connectors.registry import Registry
-from integrationhub.core import templates
+from integrationhub.core import control, expressions
 from integrationhub.core.bus_subscription import Publisher
+from integrationhub.core.connections import ConnectionPool
 from integrationhub.core.credentials import CredentialStore
 from integrationhub.core.events import RunEvents
 from integrationhub.core.ratelimit import LimitKey, RateLimiter
-from integrationhub.core.store import ClaimedRun, Store
+from integrationhub.core.store import ClaimedRun, StepOutcome, Store
 from integrationhub.errors import (
     CredentialInvalid,
     CredentialStoreUnavailable,
@@ -75,6 +83,9 @@ class _StepFailed(Exception):
         self.error = error
 
 
+_DONE = frozenset({StepStatus.succeeded, StepStatus.skipped})  # not run again, nor by a retry
+
+
 class Engine:
     def __init__(
         self,
@@ -91,6 +102,7 @@ class Engine:
     ) -> None:
         self.rate_limits = rate_limits or RateLimiter.in_process()
         self.tokens = TokenCache()  # OAuth 2 tokens, shared by the steps of this engine
+        self.connections = ConnectionPool()  # SMTP sessions, say, kept across runs
         self.store = store
         self.credentials = credentials
         self.registry = registry
@@ -116,7 +128,7 @@ class Engine:
             RUNS_IN_PROGRESS.inc()
             try:
                 async with self._lease_kept(run_id):
-                    status, error = await self._run_steps(claimed)
+                    status, error, last_step = await self._run_steps(claimed)
             except CredentialStoreUnavailable as exc:
                 # Put back, not failed: the sweeper queues it again until the store is back.
                 log.warning("run.deferred", reason=exc.message)
@@ -125,53 +137,77 @@ class Engine:
             except _LeaseLost:
                 # The worker that took the run over decides about its steps: a call started
                 # here as well could repeat an effect that must happen once.
-                log.warning("run.lease_lost", outcome="abandoned before starting a step")
+                log.warning("run.lease_lost", outcome="abandoned before starting a call")
                 return
             finally:
                 RUNS_IN_PROGRESS.dec()
             if not await self.store.finish_run(
-                run_id, owner=self.owner, status=status, error=error
+                run_id, owner=self.owner, status=status, error=error, last_step=last_step
             ):
                 log.warning("run.lease_lost")
                 return
+            if last_step is not None:
+                self._step_recorded(claimed, last_step)
             RUNS.labels(flow_id, status).inc()
             log.info("run.finished", status=status, error=error, deliveries=claimed.deliveries)
             self.events.emit(run_id=run_id, flow_id=flow_id, type=f"run.{status}", status=status)
 
-    async def _run_steps(self, claimed: ClaimedRun) -> tuple[RunStatus, str | None]:
+    async def _run_steps(
+        self, claimed: ClaimedRun
+    ) -> tuple[RunStatus, str | None, StepOutcome | None]:
+        """The run's outcome, and the outcome of the step that decided it when that step is
+        not recorded yet: it is recorded with the run's, in one transaction."""
         context: dict[str, Any] = {
             "parameters": claimed.parameters,
             "run": {"id": claimed.id, "flow_id": claimed.flow.id},
             "steps": {},
         }
+        last = claimed.flow.steps[-1].id
+        cancel_seen = None  # the claim read the flag a moment ago: no need to ask again yet
         for step in claimed.flow.steps:
             record = claimed.steps[step.id]
-            if record.status == StepStatus.succeeded:
+            if record.status in _DONE:
                 context["steps"][step.id] = {"output": record.output}
                 continue
-            if await self.store.cancel_requested(claimed.id):
-                return RunStatus.cancelled, f"cancelled before step {step.id!r}"
+            if cancel_seen is None:
+                cancel_seen = claimed.cancel_requested
+            else:
+                cancel_seen = await self.store.cancel_requested(claimed.id)
+            if cancel_seen:
+                return RunStatus.cancelled, f"cancelled before step {step.id!r}", None
             with structlog.contextvars.bound_contextvars(step=step.id, action=step.action):
                 try:
+                    # A step found sending had its `when` true, and its call may have happened.
+                    if record.status != StepStatus.sending and not _should_run(step, context):
+                        await self._record(claimed, StepOutcome(step.id, StepStatus.skipped))
+                        context["steps"][step.id] = {"output": None}
+                        continue
                     output = await self._run_step(
                         claimed.id, step, record.status, record.attempts, context
                     )
                 except _Cancelled:
-                    return RunStatus.cancelled, f"cancelled during step {step.id!r}"
+                    return RunStatus.cancelled, f"cancelled during step {step.id!r}", None
                 except _StepFailed as failure:
-                    await self.store.finish_step(
-                        claimed.id, step.id, status=StepStatus.failed, error=failure.error
-                    )
-                    log.info("step.failed", error=failure.error)
-                    self._step_event(claimed, step.id, StepStatus.failed)
-                    return RunStatus.failed, f"step {step.id!r} failed: {failure.error}"
-                await self.store.finish_step(
-                    claimed.id, step.id, status=StepStatus.succeeded, output=output
-                )
-                log.info("step.succeeded")
-                self._step_event(claimed, step.id, StepStatus.succeeded)
+                    error = f"step {step.id!r} failed: {failure.error}"
+                    failed = StepOutcome(step.id, StepStatus.failed, error=failure.error)
+                    return RunStatus.failed, error, failed
+                if step.id == last:
+                    succeeded = StepOutcome(step.id, StepStatus.succeeded, output=output)
+                    return RunStatus.succeeded, None, succeeded
+                await self._record(claimed, StepOutcome(step.id, StepStatus.succeeded, output))
                 context["steps"][step.id] = {"output": output}
-        return RunStatus.succeeded, None
+        return RunStatus.succeeded, None, None
+
+    async def _record(self, claimed: ClaimedRun, step: StepOutcome) -> None:
+        await self.store.finish_step(
+            claimed.id, step.step_id, status=step.status, output=step.output, error=step.error
+        )
+        self._step_recorded(claimed, step)
+
+    def _step_recorded(self, claimed: ClaimedRun, step: StepOutcome) -> None:
+        with structlog.contextvars.bound_contextvars(step=step.step_id):
+            log.info(f"step.{step.status}", **({"error": step.error} if step.error else {}))
+        self._step_event(claimed, step.step_id, step.status)
 
     async def _run_step(
         self, run_id: str, step: Step, previous: StepStatus, attempts: int, context: dict[str, Any]
@@ -182,16 +218,64 @@ class Engine:
             raise _StepFailed(exc.message) from exc
         repeatable = action.safe_to_repeat or step.on_unknown_outcome == "repeat"
         if previous == StepStatus.sending and not repeatable:
+            items = " (for_each: any of its items may have been done)" if step.for_each else ""
             raise _StepFailed(
-                f"outcome unknown: {action.name} was under way when its worker stopped, and "
-                "it is not safe to repeat; check the remote side, then retry the run if needed"
+                f"outcome unknown: {action.name} was under way when its worker stopped{items}, "
+                "and it is not safe to repeat; check the remote side, then retry the run if needed"
             )
+        if step.for_each is not None:
+            return await self._run_items(run_id, step, action, attempts, context)
+        return await self._call(run_id, step, action, attempts=attempts, context=context)
+
+    async def _run_items(
+        self, run_id: str, step: Step, action: Action, attempts: int, context: dict[str, Any]
+    ) -> dict[str, Any]:
+        try:
+            found = control.items(step, context)
+        except IntegrationHubError as exc:
+            raise _StepFailed(exc.message) from exc
+        if found and not await self.store.start_step(
+            run_id, step.id, attempt=attempts + 1, owner=self.owner, lease=self.lease
+        ):
+            raise _LeaseLost
+
+        async def call(index: int, item: Any) -> dict[str, Any]:
+            if index and await self.store.cancel_requested(run_id):
+                raise _Cancelled
+            with structlog.contextvars.bound_contextvars(item=index):
+                try:
+                    return await self._call(
+                        run_id,
+                        step,
+                        action,
+                        attempts=0,
+                        context=control.item_context(context, index, item),
+                        item=index,
+                    )
+                except _StepFailed as failure:
+                    error = f"item {index} of {len(found)}: {failure.error}"
+                    raise _StepFailed(error) from failure
+
+        outputs = await control.each(found, concurrency=step.concurrency or 1, call=call)
+        return {"items": outputs}
+
+    async def _call(
+        self,
+        run_id: str,
+        step: Step,
+        action: Action,
+        *,
+        attempts: int,
+        context: dict[str, Any],
+        item: int | None = None,
+    ) -> dict[str, Any]:
+        """The action's call for the step, or for one of its items, with retries."""
         policy = step.retry
         deadline = time.monotonic() + policy.deadline
         while True:
             attempts += 1
             try:
-                return await self._attempt(run_id, step, action, attempts, context, deadline)
+                return await self._attempt(run_id, step, action, attempts, context, deadline, item)
             except RetryableError as exc:
                 if attempts >= policy.max_attempts:
                     raise _StepFailed(f"{exc.message} (after {attempts} attempts)") from exc
@@ -204,9 +288,10 @@ class Engine:
                 log.info(
                     "step.retrying", attempt=attempts, error=exc.message, delay=round(delay, 3)
                 )
-                await self.store.finish_step(
-                    run_id, step.id, status=StepStatus.pending, error=exc.message
-                )
+                if item is None:  # an item's retry leaves the step sending: others may be
+                    await self.store.finish_step(
+                        run_id, step.id, status=StepStatus.pending, error=exc.message
+                    )
                 await asyncio.sleep(delay)
                 if await self.store.cancel_requested(run_id):
                     raise _Cancelled from None
@@ -219,31 +304,44 @@ class Engine:
         attempt: int,
         context: dict[str, Any],
         deadline: float,
+        item: int | None,
     ) -> dict[str, Any]:
         """One attempt. Raises RetryableError to be retried, _StepFailed to stop."""
         limit_key = LimitKey(action.connector.name, step.credential)
         try:
             credential = await self._credential(step, action)
-            params = templates.render(step.input, context)
+            params = expressions.render(step.input, context, ("input",))
             # Waits (before the step counts as sending) until the rate limit lets it go.
             limit = self.rate_limits.limit_for(action.connector, credential)
             await self.rate_limits.acquire(limit_key, limit, deadline=deadline)
-        except (CredentialStoreUnavailable, RetryableError):
+        except CredentialStoreUnavailable as exc:
+            if item is None:
+                raise  # the run is put back, its step still pending
+            # Put back now, the step would be taken up again as sending, its outcome unknown.
+            raise RetryableError(exc.message) from exc
+        except RetryableError:
             raise
         except IntegrationHubError as exc:
             raise _StepFailed(exc.message) from exc
         invoke_context = ActionContext(
             run_id=run_id,
-            step_id=step.id,
+            step_id=step.id if item is None else control.call_id(step.id, item),
             attempt=attempt,
             http=self.http,
             bus=self.bus,
             tokens=self.tokens,
             save_credential=functools.partial(self._save_credential, step.credential),
+            connections=self.connections,
         )
-        if not await self.store.start_step(
-            run_id, step.id, attempt=attempt, owner=self.owner, lease=self.lease
-        ):
+        if item is None:
+            held = await self.store.start_step(
+                run_id, step.id, attempt=attempt, owner=self.owner, lease=self.lease
+            )
+        else:  # the step is sending already; a call that must happen once checks the lease
+            held = action.safe_to_repeat or await self.store.renew(
+                run_id, owner=self.owner, lease=self.lease
+            )
+        if not held:
             raise _LeaseLost
         started = time.perf_counter()
         outcome = "failed"
@@ -319,3 +417,10 @@ class Engine:
             yield
         finally:
             task.cancel()
+
+
+def _should_run(step: Step, context: dict[str, Any]) -> bool:
+    try:
+        return control.should_run(step, context)
+    except IntegrationHubError as exc:
+        raise _StepFailed(exc.message) from exc

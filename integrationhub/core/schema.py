@@ -24,7 +24,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["flows", "metadata", "run_history", "run_steps", "runs", "source_cursors", "utcnow"]
+__all__ = [
+    "flows",
+    "metadata",
+    "run_history",
+    "run_steps",
+    "runs",
+    "schedule_cursors",
+    "source_cursors",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -127,5 +136,16 @@ source_cursors = Table(
     Column("cursor", Json, nullable=True),
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# How far each flow's schedule has been handled: its last slot fired or skipped (or the moment
+# the schedule was first seen). Slots after it found when a replica starts are the ones missed
+# while no replica ran. The run for a slot is made once by its idempotency key, not by this row.
+schedule_cursors = Table(
+    "schedule_cursors",
+    metadata,
+    Column("flow_id", String(128), primary_key=True),
+    Column("handled_until", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )

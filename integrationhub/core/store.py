@@ -7,7 +7,9 @@ only the lease owner may finish it.
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,12 +19,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from integrationhub.core import migrations
-from integrationhub.core.schema import flows, run_history, run_steps, runs, source_cursors, utcnow
+from integrationhub.core.schema import (
+    flows,
+    run_history,
+    run_steps,
+    runs,
+    schedule_cursors,
+    source_cursors,
+    utcnow,
+)
 from integrationhub.errors import FlowNotFound, IdempotencyConflict, RunNotFound, RunStateConflict
 from integrationhub.models.flow import Flow
 from integrationhub.models.run import RunEvent, RunPublic, RunStatus, StepPublic, StepStatus
 
-__all__ = ["ClaimedRun", "Store"]
+__all__ = ["ClaimedRun", "StepOutcome", "Store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,15 @@ class ClaimedRun:
     parameters: dict[str, Any]
     deliveries: int
     steps: dict[str, StepPublic]
+    cancel_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    step_id: str
+    status: StepStatus
+    output: dict[str, Any] | None = None
+    error: str | None = None
 
 
 class Store:
@@ -113,17 +132,48 @@ class Store:
                     "Idempotency-Key was already used for a different flow or parameters"
                 ) from None
             return existing, False
-        return await self.get_run(run_id), True
+        # What was just inserted, without reading it back.
+        pending = {"status": StepStatus.pending, "attempts": 0, "output": None, "error": None}
+        run = RunPublic(
+            run_id=run_id,
+            flow_id=flow.id,
+            status=RunStatus.queued,
+            parameters=parameters,
+            steps=[
+                StepPublic(id=step.id, **pending, started_at=None, finished_at=None)
+                for step in flow.steps
+            ],
+            error=None,
+            deliveries=0,
+            created_at=now,
+            started_at=None,
+            finished_at=None,
+        )
+        return run, True
 
     async def _run_by_key(self, key: str) -> RunPublic:
         async with self.engine.connect() as conn:
             run_id = await conn.scalar(sa.select(runs.c.id).where(runs.c.idempotency_key == key))
         return await self.get_run(run_id)
 
-    async def mark_enqueued(self, run_id: str) -> None:
+    async def mark_enqueued(
+        self, run_ids: Collection[str], *, deliveries: int, at: datetime
+    ) -> None:
+        """Note that the runs' messages were published, so the sweeper leaves them be.
+
+        Only runs still queued with the ``deliveries`` they had when published: a worker may
+        have taken a run since, or given it back for the sweeper to publish (``release``).
+        """
         async with self.engine.begin() as conn:
             await conn.execute(
-                runs.update().where(runs.c.id == run_id).values(enqueued_at=utcnow())
+                runs.update()
+                .where(
+                    runs.c.id.in_(run_ids),
+                    runs.c.status == RunStatus.queued,
+                    runs.c.deliveries == deliveries,
+                    runs.c.enqueued_at.is_(None),
+                )
+                .values(enqueued_at=at)
             )
 
     async def claim(self, run_id: str, *, owner: str, lease: float) -> ClaimedRun | None:
@@ -135,36 +185,38 @@ class Store:
             sa.and_(runs.c.status == RunStatus.running, runs.c.lease_expires_at < now),
         )
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                runs.update()
-                .where(runs.c.id == run_id, takeable)
-                .values(
-                    status=RunStatus.running,
-                    lease_owner=owner,
-                    lease_expires_at=now + timedelta(seconds=lease),
-                    deliveries=runs.c.deliveries + 1,
-                    started_at=sa.func.coalesce(runs.c.started_at, now),
-                )
-            )
-            if result.rowcount != 1:
-                return None
             row = (
                 await conn.execute(
-                    sa.select(runs.c.flow, runs.c.parameters, runs.c.deliveries).where(
-                        runs.c.id == run_id
+                    runs.update()
+                    .where(runs.c.id == run_id, takeable)
+                    .values(
+                        status=RunStatus.running,
+                        lease_owner=owner,
+                        lease_expires_at=now + timedelta(seconds=lease),
+                        deliveries=runs.c.deliveries + 1,
+                        started_at=sa.func.coalesce(runs.c.started_at, now),
+                    )
+                    .returning(
+                        sa.cast(runs.c.flow, sa.Text).label("flow"),
+                        runs.c.parameters,
+                        runs.c.deliveries,
+                        runs.c.cancel_requested,
                     )
                 )
-            ).one()
+            ).one_or_none()
+            if row is None:
+                return None
             steps = await self._steps(conn, run_id)
             await _history(
                 conn, run_id, "running", detail=f"delivery {row.deliveries}, worker {owner}", at=now
             )
         return ClaimedRun(
             id=run_id,
-            flow=Flow.model_validate(row.flow),
+            flow=_parsed_flow(row.flow),
             parameters=row.parameters,
             deliveries=row.deliveries,
             steps={step.id: step for step in steps},
+            cancel_requested=row.cancel_requested,
         )
 
     async def renew(self, run_id: str, *, owner: str, lease: float) -> bool:
@@ -226,20 +278,20 @@ class Store:
         output: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
-        now = utcnow()
         async with self.engine.begin() as conn:
-            await conn.execute(
-                run_steps.update()
-                .where(run_steps.c.run_id == run_id, run_steps.c.step_id == step_id)
-                .values(status=status, output=output, error=error, finished_at=now)
-            )
-            event = "step.retrying" if status == StepStatus.pending else f"step.{status}"
-            await _history(conn, run_id, event, step_id=step_id, detail=error, at=now)
+            await _finish_step(conn, run_id, StepOutcome(step_id, status, output, error), utcnow())
 
     async def finish_run(
-        self, run_id: str, *, owner: str, status: RunStatus, error: str | None = None
+        self,
+        run_id: str,
+        *,
+        owner: str,
+        status: RunStatus,
+        error: str | None = None,
+        last_step: StepOutcome | None = None,
     ) -> bool:
-        """Record the outcome, only while ``owner`` still holds the lease."""
+        """Record the outcome, only while ``owner`` still holds the lease; with the outcome
+        of the step that decided it, in the same transaction."""
         now = utcnow()
         async with self.engine.begin() as conn:
             result = await conn.execute(
@@ -258,6 +310,8 @@ class Store:
                 )
             )
             if result.rowcount == 1:
+                if last_step is not None:
+                    await _finish_step(conn, run_id, last_step, now)
                 await _history(conn, run_id, str(status), detail=error, at=now)
         return result.rowcount == 1
 
@@ -315,7 +369,7 @@ class Store:
 
     async def retry(self, run_id: str) -> RunPublic:
         """Queue a failed or cancelled run again from its first unfinished step: steps that
-        succeeded keep their output and are not repeated."""
+        succeeded keep their output, and steps that were skipped stay so; neither is repeated."""
         now = utcnow()
         async with self.engine.begin() as conn:
             result = await conn.execute(
@@ -335,7 +389,10 @@ class Store:
                 # A person decided: a step whose outcome was unknown is repeated too.
                 await conn.execute(
                     run_steps.update()
-                    .where(run_steps.c.run_id == run_id, run_steps.c.status != StepStatus.succeeded)
+                    .where(
+                        run_steps.c.run_id == run_id,
+                        run_steps.c.status.not_in([StepStatus.succeeded, StepStatus.skipped]),
+                    )
                     .values(status=StepStatus.pending, attempts=0, error=None, finished_at=None)
                 )
                 await _history(conn, run_id, "retried", detail="through the API", at=now)
@@ -426,12 +483,13 @@ class Store:
 
     async def runs_to_publish(
         self, *, unpublished_for: float, requeue_after: float, limit: int = 500
-    ) -> list[str]:
-        """What the sweeper publishes again: queued runs that never reached the run queue (or
-        whose message was lost), and running runs whose worker died (lease expired)."""
+    ) -> list[tuple[str, int]]:
+        """What the sweeper publishes again, as (run id, deliveries): queued runs that never
+        reached the run queue (or whose message was lost), and running runs whose worker died
+        (lease expired)."""
         now = utcnow()
         query = (
-            sa.select(runs.c.id)
+            sa.select(runs.c.id, runs.c.deliveries)
             .where(
                 sa.or_(
                     sa.and_(
@@ -450,7 +508,7 @@ class Store:
             .limit(limit)
         )
         async with self.engine.connect() as conn:
-            return list((await conn.scalars(query)).all())
+            return [(row.id, row.deliveries) for row in await conn.execute(query)]
 
     async def _steps(self, conn: Any, run_id: str) -> list[StepPublic]:
         rows = (
@@ -466,17 +524,19 @@ class Store:
 
     async def list_flows(self) -> list[Flow]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(flows.c.definition).order_by(flows.c.id))).all()
-        return [Flow.model_validate(row.definition) for row in rows]
+            definitions = await conn.scalars(
+                sa.select(sa.cast(flows.c.definition, sa.Text)).order_by(flows.c.id)
+            )
+        return [_parsed_flow(definition) for definition in definitions]
 
     async def get_flow(self, flow_id: str) -> Flow:
         async with self.engine.connect() as conn:
             definition = await conn.scalar(
-                sa.select(flows.c.definition).where(flows.c.id == flow_id)
+                sa.select(sa.cast(flows.c.definition, sa.Text)).where(flows.c.id == flow_id)
             )
         if definition is None:
             raise FlowNotFound(flow_id)
-        return Flow.model_validate(definition)
+        return _parsed_flow(definition)
 
     async def put_flow(self, flow: Flow) -> bool:
         """Create or replace; True when it was created."""
@@ -585,6 +645,69 @@ class Store:
                 )
                 .values(lease_owner=None, lease_expires_at=None)
             )
+
+    # Schedule cursors -------------------------------------------------------------------------
+    # One row per scheduled flow: the moment up to which its slots were fired or skipped.
+
+    async def start_schedule(self, flow_id: str, *, at: datetime) -> datetime:
+        """The moment up to which the flow's schedule was handled; a schedule without a row yet
+        starts at ``at`` (the first replica to insert it wins)."""
+        async with self.engine.begin() as conn:
+            # Insert first: a write from the start takes SQLite's write lock at once, where a
+            # read upgraded to a write could fail when another replica wrote in between.
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(
+                        schedule_cursors.insert().values(
+                            flow_id=flow_id, handled_until=at, updated_at=utcnow()
+                        )
+                    )
+            except IntegrityError:
+                handled: datetime = await conn.scalar(
+                    sa.select(schedule_cursors.c.handled_until).where(
+                        schedule_cursors.c.flow_id == flow_id
+                    )
+                )
+                return handled
+        return at
+
+    async def advance_schedule(self, flow_id: str, *, to: datetime) -> None:
+        """Move the cursor forward to ``to``; never back, and never creating the row (a
+        schedule removed meanwhile stays removed)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                schedule_cursors.update()
+                .where(
+                    schedule_cursors.c.flow_id == flow_id,
+                    schedule_cursors.c.handled_until < to,
+                )
+                .values(handled_until=to, updated_at=utcnow())
+            )
+
+    async def forget_schedule(self, flow_id: str) -> None:
+        """Drop the cursor of a schedule that was removed: one added again starts afresh."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                schedule_cursors.delete().where(schedule_cursors.c.flow_id == flow_id)
+            )
+
+
+async def _finish_step(conn: Any, run_id: str, step: StepOutcome, now: datetime) -> None:
+    await conn.execute(
+        run_steps.update()
+        .where(run_steps.c.run_id == run_id, run_steps.c.step_id == step.step_id)
+        .values(status=step.status, output=step.output, error=step.error, finished_at=now)
+    )
+    event = "step.retrying" if step.status == StepStatus.pending else f"step.{step.status}"
+    await _history(conn, run_id, event, step_id=step.step_id, detail=step.error, at=now)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_flow(definition: str) -> Flow:
+    """A stored flow definition, validated once per distinct text: validation checks its
+    parameter schema and compiles its templates, which would otherwise cost more than the rest
+    of a claim. Callers share the instance and must not change it."""
+    return Flow.model_validate_json(definition)
 
 
 async def _history(

@@ -67,7 +67,7 @@ class Triggers:
         self.events.emit(
             run_id=run_id, flow_id=run.flow_id, type="run.queued", status=RunStatus.queued
         )
-        await self.queue.enqueue(run_id)
+        await self.queue.enqueue(run_id, deliveries=run.deliveries)
         return run
 
     async def wait(self, run_id: str, *, timeout: float) -> RunPublic:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import jsonschema
@@ -10,12 +11,16 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from integrationhub.core import templates
-from integrationhub.errors import TemplateError
+from integrationhub.core import expressions, templates
+from integrationhub.core.cron import Cron, check_expression, zone
+from integrationhub.errors import ExpressionError, TemplateError
 
 __all__ = [
     "Flow",
@@ -23,6 +28,7 @@ __all__ = [
     "FlowPublic",
     "PulsarTrigger",
     "RetryPolicy",
+    "ScheduleTrigger",
     "Step",
     "Triggers",
     "WebhookTrigger",
@@ -30,6 +36,7 @@ __all__ = [
 
 FlowId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
 StepId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+MAX_CONCURRENCY = 32  # calls of one for_each step under way at once
 
 
 class RetryPolicy(BaseModel):
@@ -67,11 +74,55 @@ class Step(BaseModel):
         description="when a worker stopped during this step's call: fail the run for a person "
         "to decide, or repeat the call (the action's own safe_to_repeat also allows it)",
     )
+    when: str | None = Field(
+        None,
+        max_length=expressions.MAX_SOURCE,
+        description="JSONata over the run context; when falsy, the step is skipped",
+    )
+    for_each: str | None = Field(
+        None,
+        max_length=expressions.MAX_SOURCE,
+        description="JSONata yielding an array: the action runs once per item, with item and "
+        "index in the context; the output is {items: [one output per item]}",
+    )
+    concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_CONCURRENCY,
+        description="with for_each: how many items' calls may be under way at once (1 if unset)",
+    )
 
     @field_validator("input")
     @classmethod
-    def _templates_compile(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _compiled(value)
+    def _templates_compile(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        try:
+            expressions.check(value, ("input",))
+        except (ExpressionError, TemplateError) as exc:
+            raise ValueError(_of_step(info, exc.message)) from None
+        return value
+
+    @field_validator("when", "for_each")
+    @classmethod
+    def _expression_parses(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            try:
+                expressions.parse(value)
+            except ExpressionError as exc:
+                raise ValueError(_of_step(info, exc.message)) from None
+        return value
+
+    @field_validator("concurrency")
+    @classmethod
+    def _concurrency_needs_for_each(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # A for_each that failed its own validation is missing here, and already reported.
+        if value is not None and info.data.get("for_each", "") is None:
+            raise ValueError(_of_step(info, "concurrency applies only to a step with for_each"))
+        return value
+
+
+def _of_step(info: ValidationInfo, message: str) -> str:
+    step_id = info.data.get("id")
+    return f"step {step_id!r}: {message}" if step_id else message
 
 
 def _compiled(value: dict[str, Any]) -> dict[str, Any]:
@@ -123,11 +174,90 @@ class WebhookTrigger(BaseModel):
         return self
 
 
+# Templates are tried on the schedule's first slot after this moment when a flow is loaded; any
+# slot would do, and a fixed one gives the same answer on every replica.
+_SAMPLE_AFTER = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class ScheduleTrigger(BaseModel):
+    """Run the flow at the moments a cron expression names (five fields, or six with seconds
+    first), on the wall clock of ``timezone``. Every run gets ``parameters``: fixed JSON, or
+    templates over ``slot``, the scheduled moment in ISO 8601 with the zone's offset
+    (``2026-03-02T09:00:00+01:00``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str = Field(min_length=1, max_length=256, examples=["0 9 * * 1-5"])
+    timezone: str = Field("UTC", min_length=1, max_length=64, examples=["Europe/Berlin"])
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_is_valid(cls, value: str) -> str:
+        return check_expression(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _templates_compile(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _compiled(value)
+
+    def parameters_for(self, slot: datetime) -> dict[str, Any]:
+        """The parameters of the run for ``slot``; TemplateError when a template fails."""
+        rendered: dict[str, Any] = templates.render(
+            self.parameters, {"slot": slot.astimezone(zone(self.timezone)).isoformat()}
+        )
+        return rendered
+
+    def parameter_problem(self, schema: dict[str, Any]) -> tuple[tuple[str | int, ...], str] | None:
+        """Where and why the runs' parameters break the flow's JSON Schema (then every run
+        would be refused, so the flow is refused instead), or None."""
+        try:
+            parameters = self.parameters_for(
+                Cron(self.cron, self.timezone).next_after(_SAMPLE_AFTER)
+            )
+        except TemplateError as exc:
+            return (), f"{exc.message} (a schedule's templates know only `slot`)"
+        validator = jsonschema.Draft202012Validator(
+            schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+        error = jsonschema.exceptions.best_match(validator.iter_errors(parameters))
+        if error is None:
+            return None
+        message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
+        return tuple(error.absolute_path), f"breaks the flow's parameter schema: {message}"
+
+
+def _check_schedule_parameters(trigger: ScheduleTrigger, schema: dict[str, Any]) -> None:
+    problem = trigger.parameter_problem(schema)
+    if problem is None:
+        return
+    where, message = problem
+    # Raised as a ValidationError so that the location inside the trigger is kept, and
+    # ``integrationhub check`` points at the parameter's own line.
+    raise ValidationError.from_exception_data(
+        "Flow",
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("schedule_parameters", "{message}", {"message": message}),
+                loc=("schedule", "parameters", *where),
+                input=trigger.parameters,
+            )
+        ],
+    )
+
+
 class Triggers(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pulsar: PulsarTrigger | None = None
     webhook: WebhookTrigger | None = None
+    schedule: ScheduleTrigger | None = None
 
 
 class Flow(BaseModel):
@@ -150,6 +280,16 @@ class Flow(BaseModel):
             jsonschema.Draft202012Validator.check_schema(value)
         except jsonschema.SchemaError as exc:
             raise ValueError(f"not a valid JSON Schema: {exc.message}") from exc
+        return value
+
+    @field_validator("trigger")
+    @classmethod
+    def _schedule_parameters_fit(
+        cls, value: Triggers | None, info: ValidationInfo
+    ) -> Triggers | None:
+        schema = info.data.get("parameters")
+        if value is not None and value.schedule is not None and schema is not None:
+            _check_schedule_parameters(value.schedule, schema)
         return value
 
     @model_validator(mode="after")

@@ -43,6 +43,8 @@ class StepStatus(StrEnum):
     # The call returned: its side effect happened ("sent").
     succeeded = "succeeded"
     failed = "failed"
+    # Its `when` was falsy: not run, its output null.
+    skipped = "skipped"
 
 
 class TriggerParameters(BaseModel):

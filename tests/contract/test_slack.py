@@ -735,7 +735,6 @@ async def test_webhook_answer_over_the_cap_is_refused_without_the_url(
         with pytest.raises(PermanentError, match="larger than the cap") as caught:
             await WEBHOOK.invoke(credential=hook(slack), params={"text": "hi"}, context=context)
 
-    assert "[redacted]" in caught.value.message
     assert_no_secret(caught.value, slack.webhook_url, slack.webhook_path)
 
 

@@ -21,6 +21,7 @@ class Received:
     sender: str
     recipients: list[str]
     message: EmailMessage
+    peer: Any = None  # the client's (host, port): one value per SMTP session
 
 
 @dataclass
@@ -31,10 +32,20 @@ class SmtpSink:
     refuse_next: list[str] = field(default_factory=list)  # e.g. "451 4.3.0 Try again later"
     users: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to take before answering DATA
+    in_data: int = 0  # sessions between DATA and its answer now
+    most_in_data: int = 0  # the most there ever were at once
     host: str = "127.0.0.1"
     port: int = 0
 
-    async def handle_DATA(self, _server: SMTP, _session: Any, envelope: Envelope) -> str:
+    async def handle_DATA(self, _server: SMTP, session: Any, envelope: Envelope) -> str:
+        self.in_data += 1
+        self.most_in_data = max(self.most_in_data, self.in_data)
+        try:
+            return await self._answer_data(session, envelope)
+        finally:
+            self.in_data -= 1
+
+    async def _answer_data(self, session: Any, envelope: Envelope) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.refuse_next:
@@ -43,7 +54,9 @@ class SmtpSink:
             envelope.original_content or b"", policy=email.policy.default
         )
         assert isinstance(message, EmailMessage)
-        self.messages.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+        self.messages.append(
+            Received(str(envelope.mail_from), list(envelope.rcpt_tos), message, session.peer)
+        )
         return "250 OK"
 
     def authenticate(
@@ -59,9 +72,15 @@ class SmtpSink:
 
 
 def start_sink(
-    sink: SmtpSink, *, tls: ssl.SSLContext | None = None, implicit_tls: bool = False
+    sink: SmtpSink,
+    *,
+    tls: ssl.SSLContext | None = None,
+    implicit_tls: bool = False,
+    idle_timeout: float | None = None,
 ) -> Controller:
     kwargs: dict[str, Any] = {}
+    if idle_timeout is not None:  # the server closes a session idle this long
+        kwargs["timeout"] = idle_timeout
     if sink.users:
         kwargs.update(authenticator=sink.authenticate, auth_require_tls=tls is not None)
     if tls is not None and not implicit_tls:

@@ -83,3 +83,62 @@ def test_retry_delay_grows_exponentially_up_to_the_cap():
     step = parse_flow(flow(), origin="t").steps[0]
     assert [step.retry.delay(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
     assert step.retry.delay(30) == step.retry.max_delay
+
+
+def jsonata_step(**fields):
+    return flow(steps=[{"id": "notify", "action": "x", **fields}])
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (
+            jsonata_step(when="parameters.("),
+            "steps.0.when: Value error, step 'notify': JSONata expression 'parameters.(' is "
+            "invalid: ",
+        ),
+        (
+            jsonata_step(for_each="[1, 2"),
+            "steps.0.for_each: Value error, step 'notify': JSONata expression '[1, 2' is invalid",
+        ),
+        (
+            jsonata_step(input={"to": [{"$jsonata": "$count("}]}),
+            "steps.0.input: Value error, step 'notify': input.to.0: JSONata expression '$count(' "
+            "is invalid",
+        ),
+        (
+            jsonata_step(input={"to": {"$jsonata": "a", "also": "b"}}),
+            "step 'notify': input.to: $jsonata must be the only key of its object",
+        ),
+        (
+            jsonata_step(concurrency=4),
+            "steps.0.concurrency: Value error, step 'notify': concurrency applies only to a step "
+            "with for_each",
+        ),
+        (jsonata_step(for_each="x", concurrency=0), "steps.0.concurrency: Input should be greater"),
+        (jsonata_step(for_each="x", concurrency=33), "steps.0.concurrency: Input should be less"),
+        (jsonata_step(when="x" * 20_001), "steps.0.when: String should have at most 20000"),
+    ],
+)
+def test_broken_when_for_each_and_jsonata_inputs_are_refused_naming_step_and_field(data, reason):
+    with pytest.raises(FlowInvalid) as caught:
+        parse_flow(data, origin="test")
+
+    assert reason in caught.value.message
+
+
+def test_when_for_each_and_concurrency_survive_a_round_trip_through_storage():
+    data = jsonata_step(
+        when="parameters.go",
+        for_each="parameters.to",
+        concurrency=4,
+        input={"to": "{{ item }}", "n": {"$jsonata": "index + 1"}},
+    )
+    parsed = parse_flow(data, origin="t")
+
+    again = parse_flow(parsed.model_dump(mode="json"), origin="stored")
+
+    assert again == parsed
+    assert (again.steps[0].when, again.steps[0].concurrency) == ("parameters.go", 4)
+    plain = parse_flow(parse_flow(flow(), origin="t").model_dump(mode="json"), origin="stored")
+    assert (plain.steps[0].for_each, plain.steps[0].concurrency) == (None, None)

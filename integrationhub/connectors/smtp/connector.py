@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Ema
 
 from integrationhub.connectors.base import BaseConnector, action
 from integrationhub.connectors.smtp.credential import SmtpCredential
+from integrationhub.core.connections import ConnectionPool
 from integrationhub.errors import PermanentError, RetryableError
 
 __all__ = ["EmailSent", "SendEmail", "SmtpConnector"]
@@ -68,19 +69,12 @@ class SmtpConnector(BaseConnector[SmtpCredential]):
         cred = self.credential
         message = self._compose(params)
         recipients = [*params.to, *params.cc, *params.bcc]
+        pool = self.context.connections or _ONE_OFF
         try:
-            await aiosmtplib.send(
-                message,
-                recipients=recipients,
-                hostname=cred.host,
-                port=cred.port,
-                username=cred.username,
-                password=cred.password.get_secret_value() if cred.password else None,
-                use_tls=cred.security == "tls",
-                start_tls=cred.security == "starttls",
-                tls_context=self._tls_context(),
-                timeout=20,
-            )
+            async with pool.connection(
+                _pool_key(cred), self._connect, _quit, usable=_is_connected
+            ) as smtp:
+                await smtp.send_message(message, recipients=recipients)
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise PermanentError(
                 f"SMTP server refused the login: {exc.code} {exc.message}"
@@ -95,6 +89,22 @@ class SmtpConnector(BaseConnector[SmtpCredential]):
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise RetryableError(f"SMTP server {cred.host}:{cred.port} unreachable: {exc}") from exc
         return EmailSent(message_id=message["Message-ID"], recipients=recipients)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        """A connected session, past STARTTLS and login."""
+        cred = self.credential
+        smtp = aiosmtplib.SMTP(
+            hostname=cred.host,
+            port=cred.port,
+            username=cred.username,
+            password=cred.password.get_secret_value() if cred.password else None,
+            use_tls=cred.security == "tls",
+            start_tls=cred.security == "starttls",
+            tls_context=self._tls_context(),
+            timeout=20,
+        )
+        await smtp.connect()
+        return smtp
 
     def _compose(self, params: SendEmail) -> EmailMessage:
         cred = self.credential
@@ -116,6 +126,28 @@ class SmtpConnector(BaseConnector[SmtpCredential]):
         if self.credential.security == "none":
             return None
         return ssl.create_default_context(cadata=self.credential.ca_cert or None)
+
+
+# Without the engine's pool (a connector called on its own), each call has its session.
+_ONE_OFF = ConnectionPool(max_idle_per_key=0)
+
+
+def _pool_key(cred: SmtpCredential) -> tuple[object, ...]:
+    # The whole credential, secrets included, so that sessions logged in as one user are never
+    # handed to a call made with another credential.
+    return (SmtpCredential, *cred.reveal().items())
+
+
+def _is_connected(smtp: aiosmtplib.SMTP) -> bool:
+    # A server that closed an idle session is noticed here, before anything is sent on it.
+    return smtp.is_connected
+
+
+async def _quit(smtp: aiosmtplib.SMTP) -> None:
+    try:
+        await smtp.quit()
+    except aiosmtplib.SMTPException:
+        smtp.close()
 
 
 def _answers(exc: aiosmtplib.SMTPRecipientsRefused) -> str:

@@ -90,3 +90,71 @@ def test_param_values_are_json_when_they_parse_else_strings():
     assert parse_params(
         ["n=3", "ok=true", "list=[1, 2]", "to=a@b.c", "empty=", "eq=a=b", 'q="3"'], None
     ) == {"n": 3, "ok": True, "list": [1, 2], "to": "a@b.c", "empty": "", "eq": "a=b", "q": "3"}
+
+
+JSONATA = """\
+id: shaped
+steps:
+  - id: shape
+    action: transform
+    when: parameters.go
+    input:
+      value:
+        $jsonata: "parameters.people[active].email"
+  - id: send
+    action: smtp-email
+    credential: c
+    for_each: steps.shape.output.value
+    concurrency: 2
+    input:
+      to: "{{ item }}"
+      subject:
+        $jsonata: "'Hello ' & $string(index)"
+      body: x
+  - id: computed
+    action: smtp-email
+    credential: c
+    input:
+      $jsonata: "{'to': 'a@example.com', 'subject': 's', 'body': 'b'}"
+"""
+
+
+def test_a_flow_with_jsonata_when_and_for_each_has_no_problems(registry):
+    assert problems(JSONATA, registry) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("when: parameters.go", "when: parameters.("),
+            "flow.yaml:5: steps.0.when: Value error, step 'shape': JSONata expression",
+        ),
+        (
+            ('"parameters.people[active].email"', '"parameters.people[active"'),
+            "flow.yaml:8: steps.0.input.value.$jsonata: JSONata expression "
+            "'parameters.people[active' is invalid: Expected ] before end of expression",
+        ),
+        (
+            ("for_each: steps.shape.output.value", "for_each: steps.shape.output.value}"),
+            "flow.yaml:12: steps.1.for_each: Value error, step 'send': JSONata expression",
+        ),
+        (
+            ("    for_each: steps.shape.output.value\n", ""),
+            "flow.yaml:12: steps.1.concurrency: Value error, step 'send': concurrency applies",
+        ),
+        (
+            ("'Hello ' & $string(index)\"", "'Hello {{ ' & \""),
+            "flow.yaml:17: steps.1.input.subject.$jsonata: JSONata expression",
+        ),
+        (
+            ("$jsonata: \"{'to'", "$jsonata: \"{'to' +"),
+            "flow.yaml:23: steps.2.input.$jsonata: JSONata expression",
+        ),
+    ],
+)
+def test_each_jsonata_problem_is_reported_at_its_line(registry, change, expected):
+    found = problems(JSONATA.replace(*change), registry)
+
+    assert len(found) == 1, found
+    assert found[0].startswith(expected), found
