@@ -1,13 +1,13 @@
 """Where a run's trigger-to-delivery time goes, from the hub's own record of it.
 
-The hub writes a timestamp at each step of a run (``runs.created_at``, ``enqueued_at``, and the
-``run_history`` rows ``running``, ``step.sending``, ``succeeded``); the bench knows when it sent
-the trigger and when the sink received the email. Joined by run id (SQLite store only, read-only
-while the hub runs), they split the latency into:
+The hub writes a timestamp at each step of a run (``runs.created_at`` and the ``run_history``
+rows ``running``, ``step.sending``, ``succeeded``); the bench knows when it sent the trigger and
+when the sink received the email. Joined by run id (SQLite store only, read-only while the hub
+runs), they split the latency into:
 
     accept     trigger sent        -> run row being created (HTTP, auth, flow lookup, validation)
-    enqueue    run row created     -> run id published      (insert, commit, publish to Pulsar)
-    queue      run id published    -> run claimed            (broker delivery, worker free, claim)
+    queue      run row created     -> run claimed            (insert, commit, publish to Pulsar,
+                                                              broker delivery, worker free, claim)
     prepare    run claimed         -> step marked sending    (claim commit, credential, render)
     send       step marked sending -> email at the sink      (compose, SMTP session)
     finish     email at the sink   -> run finished           (QUIT, step and run commits; after
@@ -25,7 +25,8 @@ from bench.report import percentile
 
 __all__ = ["SEGMENTS", "breakdown"]
 
-SEGMENTS = ("accept", "enqueue", "queue", "prepare", "send", "finish")
+# ``enqueued_at`` is no clock of the publish: the hub notes published runs in batches.
+SEGMENTS = ("accept", "queue", "prepare", "send", "finish")
 
 
 def _seconds(value: str | None) -> float | None:
@@ -50,11 +51,10 @@ def breakdown(
         for first in range(0, len(ids), 500):
             chunk = ids[first : first + 500]
             marks = ",".join("?" * len(chunk))
-            for run_id, created, enqueued, finished in connection.execute(
-                f"SELECT id, created_at, enqueued_at, finished_at FROM runs WHERE id IN ({marks})",
-                chunk,
+            for run_id, created, finished in connection.execute(
+                f"SELECT id, created_at, finished_at FROM runs WHERE id IN ({marks})", chunk
             ):
-                rows[run_id] = {"created": created, "enqueued": enqueued, "finished": finished}
+                rows[run_id] = {"created": created, "finished": finished}
             for run_id, event, at in connection.execute(
                 f"SELECT run_id, event, at FROM run_history WHERE run_id IN ({marks}) "
                 "AND event IN ('running', 'step.sending') ORDER BY id",
@@ -69,7 +69,6 @@ def breakdown(
         points = [
             sent + wall,
             _seconds(row.get("created")),
-            _seconds(row.get("enqueued")),
             _seconds(row.get("running")),
             _seconds(row.get("step.sending")),
             received + wall,

@@ -43,7 +43,8 @@ async def run(n: int, devnull: TextIO) -> list[tuple[str, float, float]]:
     import aiosmtplib
     import structlog
 
-    from integrationhub.connectors.smtp.connector import SendEmail, html_to_text
+    from integrationhub.connectors.smtp.compose import html_to_text
+    from integrationhub.connectors.smtp.connector import SendEmail
     from integrationhub.core import logs, templates
     from integrationhub.core.catalog import BUILTIN_FLOWS, load_flow_file, validate_parameters
     from integrationhub.core.schema import utcnow
@@ -80,7 +81,7 @@ async def run(n: int, devnull: TextIO) -> list[tuple[str, float, float]]:
         ("SendEmail validation (pydantic)", lambda i: SendEmail.model_validate(params)),
         ("store.start_step",
          lambda i: store.start_step(runs[i], "send", attempt=1, owner="bench", lease=60)),
-        ("html_to_text (BeautifulSoup)", lambda i: html_to_text(BODY)),
+        ("html_to_text (html.parser)", lambda i: html_to_text(BODY)),
         ("compose EmailMessage", lambda i: raw_message(f"c-{i}").as_bytes()),
         ("store.finish_step",
          lambda i: store.finish_step(runs[i], "send", status=StepStatus.succeeded,

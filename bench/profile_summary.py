@@ -20,7 +20,7 @@ LIBRARIES = [
     ("SQLAlchemy (store)", ("sqlalchemy",)),
     ("structlog / logging", ("structlog", "/logging/", "core/logs.py")),
     ("pydantic", ("pydantic",)),
-    ("BeautifulSoup (html_to_text)", ("bs4", "html/parser", "_markupbase")),
+    ("html_to_text (html.parser)", ("html/parser", "_markupbase", "smtp/compose")),
     ("email composition (stdlib email)", ("/email/",)),
     ("aiosmtplib", ("aiosmtplib",)),
     ("pulsar client", ("pulsar",)),
@@ -38,13 +38,13 @@ LIBRARIES = [
 ]
 # Areas of the hub, inclusive: a sample counts for each area one of its frames belongs to.
 AREAS = [
-    ("run store: every core/store.py call", ("core/store.py",)),
+    ("run store: every core/store/ call", ("core/store/",)),
     ("  of which Flow.model_validate in claim (jsonschema check_schema)", ("_schema_is_valid",)),
     (
         "HTTP trigger request (api/, FastAPI, Starlette, uvicorn protocol)",
         ("integrationhub/api/", "fastapi/", "starlette/", "uvicorn/protocols", "h11/"),
     ),
-    ("SMTP: compose the message (smtp _compose, stdlib email, bs4)", ("_compose",)),
+    ("SMTP: compose the message (smtp _compose, stdlib email)", ("_compose",)),
     ("SMTP: the session (aiosmtplib)", ("aiosmtplib",)),
     ("Pulsar client calls", ("pulsar/",)),
     ("logging (structlog, stdlib logging)", ("structlog", "/logging/")),

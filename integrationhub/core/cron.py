@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+if TYPE_CHECKING:
+    from croniter import croniter
 
 __all__ = ["Cron", "check_expression", "zone"]
 
@@ -46,6 +48,8 @@ def check_expression(expression: str) -> str:
         )
     elif any(field.upper().startswith("H") for field in fields):
         raise ValueError(f"{expression!r}: hashed (H) fields are not supported")
+    from croniter import CroniterBadCronError, CroniterBadDateError
+
     try:
         _croniter(expression, _REFERENCE).get_next(datetime)
     except CroniterBadDateError:
@@ -64,6 +68,9 @@ def zone(name: str) -> ZoneInfo:
 
 
 def _croniter(expression: str, start: datetime) -> croniter:
+    # Imported with the first schedule, not at start: croniter and dateutil weigh about 5 MB.
+    from croniter import croniter
+
     return croniter(expression, start, ret_type=datetime, second_at_beginning=True)
 
 

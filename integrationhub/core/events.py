@@ -4,6 +4,7 @@ service can follow a run without polling; and, in process, the wake-up for ``?wa
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ class RunEvents:
         self._publish = publish
         self._topic = topic
         self._pending: set[asyncio.Task[None]] = set()
+        self._last: dict[str, asyncio.Task[None]] = {}  # the latest event of each run
         self._waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
 
     def emit(
@@ -53,12 +55,23 @@ class RunEvents:
         }
         if step is not None:
             event["step"] = step
-        task = asyncio.create_task(self._send(run_id, json.dumps(event).encode()))
+        # A run's events are published one after the other, each once the broker has the one
+        # before: a follower must never see a run finish before its last step.
+        previous = self._last.get(run_id)
+        task = asyncio.create_task(self._send(run_id, json.dumps(event).encode(), previous))
+        self._last[run_id] = task
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        task.add_done_callback(functools.partial(self._sent, run_id))
 
-    async def _send(self, run_id: str, payload: bytes) -> None:
+    def _sent(self, run_id: str, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if self._last.get(run_id) is task:
+            del self._last[run_id]
+
+    async def _send(self, run_id: str, payload: bytes, previous: asyncio.Task[None] | None) -> None:
         assert self._publish is not None
+        if previous is not None:
+            await asyncio.wait([previous])
         try:
             await self._publish(self._topic, payload, key=run_id)
         except BusError as exc:

@@ -34,6 +34,7 @@ __all__ = [
     "RETRYABLE_STATUS",
     "follow_redirects",
     "new_client",
+    "one_line",
     "raise_for_status",
     "remote_slow_down",
     "reporting_remote_limits",
@@ -216,6 +217,12 @@ def raise_for_status(response: httpx.Response, *, what: str) -> None:
     raise PermanentError(detail)
 
 
-def _excerpt(response: httpx.Response, limit: int = 300) -> str:
-    text = response.text.strip().replace("\n", " ")
+def _excerpt(response: httpx.Response) -> str:
+    return one_line(response.text)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """``text`` on one line with its whitespace collapsed, cut to ``limit`` characters (``…``
+    marks a cut): what an error message may quote of a remote answer."""
+    text = " ".join(text[: limit * 4].split())  # a huge body is no clearer whole
     return text[:limit] + ("…" if len(text) > limit else "")

@@ -8,7 +8,7 @@ check) over real HTTP; the ``github`` fixture fails the test on any request the 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -32,27 +32,6 @@ ISSUE = GitHubConnector.actions["github-issue"]
 COMMENT = GitHubConnector.actions["github-comment"]
 Invoke = Callable[..., Awaitable[BaseModel]]
 REPO = {"owner": "octo-org", "repo": "hello"}
-
-
-@pytest.fixture(scope="module")
-def github_server() -> Iterator[GitHubDouble]:
-    with GitHubDouble() as double:
-        yield double
-
-
-@pytest.fixture
-def github(github_server: GitHubDouble) -> Iterator[GitHubDouble]:
-    """The double, reset; the test fails if a request broke GitHub's documented schema."""
-    github_server.reset()
-    yield github_server
-    violations = github_server.take_violations()
-    assert not violations, "GitHub request violations:\n" + "\n".join(violations)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with new_client(timeout=5.0, allow=["127.0.0.1/32"]) as client:
-        yield client
 
 
 def credential_for(github: GitHubDouble, **changes: str) -> GitHubCredential:

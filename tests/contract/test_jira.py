@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -58,27 +58,6 @@ RICH = {
         },
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def jira_server() -> Iterator[JiraDouble]:
-    with JiraDouble() as double:
-        yield double
-
-
-@pytest.fixture
-def jira(jira_server: JiraDouble) -> Iterator[JiraDouble]:
-    """The double, reset; the test fails if a request or an answer broke Jira's spec."""
-    jira_server.reset()
-    yield jira_server
-    violations = jira_server.take_violations()
-    assert not violations, "Jira spec violations:\n" + "\n".join(violations)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with new_client(timeout=5.0, allow=["127.0.0.1/32"]) as client:
-        yield client
 
 
 def credential_for(jira: JiraDouble, **changes: str) -> JiraCredential:

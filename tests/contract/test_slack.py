@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -35,29 +35,6 @@ pytestmark = pytest.mark.contract
 SEND = SlackConnector.actions["slack-message"]
 WEBHOOK = SlackConnector.actions["slack-webhook-message"]
 Invoke = Callable[..., Awaitable[BaseModel]]
-
-
-@pytest.fixture(scope="module")
-def slack_server() -> Iterator[SlackDouble]:
-    with SlackDouble() as double:
-        yield double
-
-
-@pytest.fixture
-def slack(slack_server: SlackDouble) -> Iterator[SlackDouble]:
-    """The Slack double, reset for this test. Teardown fails the test if any request (or an
-    answer of the double) broke the spec; tests that provoke one ``take_violations()``."""
-    slack_server.reset()
-    yield slack_server
-    violations = slack_server.take_violations()
-    slack_server.reset()
-    assert not violations, "Slack spec violations:\n" + "\n".join(f"  {v}" for v in violations)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with new_client(timeout=5.0, allow=["127.0.0.1/32"]) as client:  # the double
-        yield client
 
 
 def bot(slack: SlackDouble, **changes: str) -> SlackBotCredential:

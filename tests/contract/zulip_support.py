@@ -1,5 +1,5 @@
-"""What the Zulip contract tests share: the credential of the double's bot, the hub's guarded
-client admitting the double, and the actions invoked as the engine invokes them.
+"""What the Zulip contract tests share: the credential of the double's bot, and the actions
+invoked as the engine invokes them (with ``http``, the root conftest's client).
 
 A plain module: test modules take its fixtures in with ``from tests.contract.zulip_support
 import *`` and its helpers by name.
@@ -7,7 +7,7 @@ import *`` and its helpers by name.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -16,10 +16,9 @@ from pydantic import BaseModel
 
 from integrationhub.connectors.base import ActionContext
 from integrationhub.connectors.zulip import ZulipConnector, ZulipCredential
-from integrationhub.core.http import new_client
 from tests.doubles.zulip import ZulipDouble
 
-__all__ = ["http", "invoke"]
+__all__ = ["invoke"]
 
 Invoke = Callable[..., Awaitable[BaseModel]]
 
@@ -27,12 +26,6 @@ Invoke = Callable[..., Awaitable[BaseModel]]
 def credential_for(zulip: ZulipDouble, **changes: str) -> ZulipCredential:
     data = {"site": zulip.url, "email": zulip.email, "api_key": zulip.api_key, **changes}
     return ZulipCredential.model_validate(data)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with new_client(timeout=5.0, allow=["127.0.0.1/32"]) as client:  # the double
-        yield client
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ from starlette.routing import Route
 
 from tests.doubles.jira_adf import ADF_SCHEMAS
 from tests.doubles.server import LocalServer
+from tests.doubles.violations import describe
 
 __all__ = ["SPEC_PATH", "JiraDouble", "JiraRequest", "jira_openapi"]
 
@@ -297,7 +298,7 @@ class JiraDouble:
             self.requests.append(recorded)
         where = f"{request.method} {request.url.path}"
         if result.errors:
-            message = "; ".join(_describe(e) for e in result.errors)
+            message = "; ".join(describe(e) for e in result.errors)
             self.violations.append(f"request {where}: {message}")
             status = (
                 401 if any(isinstance(e, SecurityValidationError) for e in result.errors) else 400
@@ -341,7 +342,7 @@ class JiraDouble:
         if len(errors) == 1 and isinstance(errors[0], ResponseNotFound):
             errors = _error_collection_errors(response)
         if errors:
-            self.violations.append(f"response {where}: " + "; ".join(map(_describe, errors)))
+            self.violations.append(f"response {where}: " + "; ".join(map(describe, errors)))
 
     # -- the operations
 
@@ -436,23 +437,3 @@ def _error_collection_errors(response: Response) -> list[Exception]:
     except ValidateError as exc:
         return [exc]
     return []
-
-
-def _describe(exc: BaseException, limit: int = 500) -> str:
-    """One line: the JSON-schema errors if the chain has any, else the exception chain."""
-    chain: list[BaseException] = []
-    seen: BaseException | None = exc
-    while seen is not None and len(chain) < 5:
-        chain.append(seen)
-        seen = seen.__cause__
-    for cause in chain:
-        if schema_errors := getattr(cause, "schema_errors", None):
-            found = "; ".join(
-                f"{'/'.join(map(str, e.absolute_path)) or 'body'}: {e.message}"[:300]
-                for e in schema_errors
-            )
-            message = f"{type(exc).__name__}: {found}"
-            break
-    else:
-        message = " <- ".join(f"{type(c).__name__}: {c}" for c in chain)
-    return message if len(message) <= limit else message[:limit] + "…"

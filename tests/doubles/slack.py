@@ -59,6 +59,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from tests.doubles.server import LocalServer
+from tests.doubles.violations import Violation
 
 __all__ = [
     "SPEC_PATH",
@@ -199,19 +200,6 @@ class RecordedRequest:
     authorization: str | None
     at: float  # time.monotonic() on arrival
     status: int | None = None
-
-
-@dataclass(frozen=True)
-class Violation:
-    """A request that broke the spec, an answer of the double that did, or a double's gap."""
-
-    kind: Literal["request", "response", "double"]
-    method: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.method} {self.path}: {self.message}"
 
 
 @dataclass(frozen=True)

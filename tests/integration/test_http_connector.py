@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -22,7 +21,6 @@ from integrationhub.connectors.http import (
     HttpConnector,
     HttpHmacCredential,
 )
-from integrationhub.core.http import new_client
 from integrationhub.errors import PermanentError, RateLimited, RetryableError
 from tests.doubles.httpbin import HttpBin
 from tests.integration.conftest_httpbin import *  # noqa: F403
@@ -31,12 +29,6 @@ from tests.support.hub import RunningHub
 pytestmark = pytest.mark.integration
 
 REQUEST = HttpConnector.actions["http-request"]
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with new_client(timeout=5.0, allow=["127.0.0.1/32"]) as client:
-        yield client
 
 
 async def call(

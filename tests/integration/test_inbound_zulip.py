@@ -28,22 +28,6 @@ pytestmark = pytest.mark.integration
 Configure = Callable[..., Awaitable[Settings]]
 
 
-@pytest.fixture(scope="module")
-def zulip_server() -> Iterator[ZulipDouble]:
-    with ZulipDouble() as double:
-        yield double
-
-
-@pytest.fixture
-def zulip(zulip_server: ZulipDouble) -> Iterator[ZulipDouble]:
-    """The double, reset; the test fails if any request of the hub broke Zulip's spec."""
-    zulip_server.reset()
-    yield zulip_server
-    violations = zulip_server.violations
-    zulip_server.reset()
-    assert not violations, "Zulip spec violations:\n" + "\n".join(f"  {v}" for v in violations)
-
-
 @pytest.fixture(autouse=True)
 async def _no_tasks_left() -> AsyncIterator[None]:
     """Every hub stopped its sources: no poller outlives the test."""

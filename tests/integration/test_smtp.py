@@ -87,6 +87,18 @@ async def test_html_email_arrives_as_multipart_alternative_with_derived_text(sin
     assert html.get_content().strip() == PARAMS["body"]
 
 
+@pytest.mark.parametrize("subject", ["Grüße — 週報 ✓", "Weekly"], ids=["unicode", "ascii"])
+async def test_a_subject_and_body_in_other_scripts_arrive_intact(sink, subject):
+    params = PARAMS | {"subject": subject, "body": "<p>Straße, 東京 &amp; ✓</p>"}
+    await send(credential(sink.port), params)
+
+    (received,) = sink.messages
+    assert received.message["Subject"] == subject
+    plain, html = received.message.iter_parts()
+    assert plain.get_content().splitlines() == ["Straße, 東京 & ✓"]
+    assert html.get_content().strip() == params["body"]
+
+
 async def test_cc_and_bcc_receive_the_mail_but_bcc_is_not_in_the_headers(sink):
     await send(
         credential(sink.port), PARAMS | {"cc": ["cc@example.com"], "bcc": ["hidden@example.com"]}

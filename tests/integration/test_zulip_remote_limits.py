@@ -5,62 +5,26 @@ requests holds the next step until Zulip's reset, and nothing fails."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.doubles.zulip import ZulipDouble
-from tests.support.hub import RunningHub, hub_settings, running_hub
+from tests.support.databases import sqlite_only
+from tests.support.hub import RunningHub
 
-pytestmark = pytest.mark.integration
+# A hub on SQLite with its rate limits in this process: the limits are the subject.
+pytestmark = [pytest.mark.integration, sqlite_only]
 
 FAST_RETRY = {"initial_delay": 0.01, "max_delay": 0.01}
 
 
-@pytest.fixture
-async def hub(
-    tmp_path: Path, openbao: tuple[str, str], pulsar_url: str
-) -> AsyncIterator[RunningHub]:
-    """A hub on SQLite with its rate limits in this process: the limits are the subject."""
-    addr, token = openbao
-    settings = hub_settings(tmp_path, vault_addr=addr, vault_token=token, pulsar_url=pulsar_url)
-    async with running_hub(settings) as running:
-        yield running
-
-
 async def put_flow(hub: RunningHub, zulip: ZulipDouble, flow_id: str, steps: list[dict]) -> None:
     data = {"site": zulip.url, "email": zulip.email, "api_key": zulip.api_key}
-    response = await hub.client.put(
-        "/api/v1/credentials/zulip-bot", json={"type": "zulip", "data": data}
-    )
-    assert response.status_code in (200, 201), response.text
+    await hub.put_credential("zulip-bot", "zulip", data)
     for step in steps:
         step |= {"credential": "zulip-bot", "retry": FAST_RETRY}
-    response = await hub.client.put(
-        f"/api/v1/flows/{flow_id}", json={"id": flow_id, "steps": steps}
-    )
-    assert response.status_code in (200, 201), response.text
-
-
-async def trigger(hub: RunningHub, flow_id: str) -> dict[str, Any]:
-    response = await hub.client.post(f"/api/v1/flows/{flow_id}/trigger?wait=30", json={})
-    assert response.status_code in (200, 202), response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-async def slowdowns(hub: RunningHub) -> float:
-    text = (await hub.client.get("/metrics")).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if (
-                sample.name == "integrationhub_ratelimit_remote_slowdowns_total"
-                and sample.labels.get("connector") == "zulip"
-            ):
-                return float(sample.value)
-    return 0.0
+    await hub.put_flow({"id": flow_id, "steps": steps})
 
 
 def react(message_id: int) -> dict[str, Any]:
@@ -94,9 +58,9 @@ async def test_each_answer_with_no_requests_left_holds_the_next_step_until_the_r
     message_id = zulip.push_message(content="nightly run done")["id"]
     await put_flow(hub, zulip, "react-upload-post", [react(message_id), UPLOAD, POST_LINK])
     zulip.limit_requests(1, window=1.5, whole_second_reset=False)
-    before = await slowdowns(hub)
+    before = await hub.remote_slowdowns("zulip")
 
-    run = await trigger(hub, "react-upload-post")
+    run = await hub.run_flow("react-upload-post")
 
     assert run["status"] == "succeeded", run
     assert [step["attempts"] for step in run["steps"]] == [1, 1, 1]
@@ -104,7 +68,7 @@ async def test_each_answer_with_no_requests_left_holds_the_next_step_until_the_r
     arrivals = [r.at for r in zulip.requests]
     assert arrivals[1] - arrivals[0] >= 1.45
     assert arrivals[2] - arrivals[1] >= 1.45
-    assert await slowdowns(hub) - before >= 2
+    assert await hub.remote_slowdowns("zulip") - before >= 2
     (upload,) = zulip.uploads
     assert upload.data == b"all 312 checks green\n"
     assert zulip.messages[-1]["content"] == f"Nightly report: [report.txt]({upload.url})"
@@ -120,7 +84,7 @@ async def test_zulips_whole_second_reset_ends_in_a_429_whose_wait_is_honoured(
     # second before the window frees; Zulip then answers 429 with the rest, in fractions.
     zulip.limit_requests(1, window=2.0)
 
-    run = await trigger(hub, "react-upload")
+    run = await hub.run_flow("react-upload")
 
     assert run["status"] == "succeeded", run
     first, *uploads = zulip.requests

@@ -10,10 +10,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 POSTGRES = os.environ.get(
     "INTEGRATIONHUB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+# For tests whose subject is not the store: the ``hub`` fixture on SQLite alone, not on both.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @asynccontextmanager

@@ -12,12 +12,14 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from integrationhub.hub import Hub
 from integrationhub.main import create_app
 from integrationhub.settings import HttpSettings, PulsarSettings, Settings, VaultSettings
 
 API_KEY = "test-api-key"
+_FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 SEED = {
     "flow_id": "send-summary-email",
     "parameters": {
@@ -70,6 +72,16 @@ class RunningHub:
     def hub(self) -> Hub:
         return self.app.state.hub  # type: ignore[no-any-return]
 
+    async def put_credential(
+        self, credential_id: str, credential_type: str, data: dict[str, Any]
+    ) -> httpx.Response:
+        response = await self.client.put(
+            f"/api/v1/credentials/{credential_id}",
+            json={"type": credential_type, "data": data},
+        )
+        assert response.status_code in (200, 201), response.text
+        return response
+
     async def put_smtp_credential(
         self, port: int, credential_id: str = "smtp-credentials", **extra: Any
     ) -> httpx.Response:
@@ -79,18 +91,49 @@ class RunningHub:
             "security": "none",
             "from_address": "hub@example.org",
         } | extra
-        response = await self.client.put(
-            f"/api/v1/credentials/{credential_id}", json={"type": "smtp", "data": data}
-        )
+        return await self.put_credential(credential_id, "smtp", data)
+
+    async def put_flow(self, flow: dict[str, Any]) -> None:
+        response = await self.client.put(f"/api/v1/flows/{flow['id']}", json=flow)
         assert response.status_code in (200, 201), response.text
-        return response
+
+    async def trigger(
+        self, flow_id: str, parameters: dict[str, Any] | None = None, *, wait: float = 0
+    ) -> dict[str, Any]:
+        """The run as accepted, or with ``wait`` as the hub reports it after up to that many
+        seconds (finished, unless it took longer)."""
+        query = f"?wait={wait:g}" if wait else ""
+        response = await self.client.post(
+            f"/api/v1/flows/{flow_id}/trigger{query}", json={"parameters": parameters or {}}
+        )
+        assert response.status_code in (200, 202), response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def run_flow(
+        self, flow_id: str, parameters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Trigger the flow and return its run once it has finished."""
+        run = await self.trigger(flow_id, parameters, wait=20)
+        return run if run["status"] in _FINISHED else await self.wait_for_run(run["run_id"])
+
+    async def remote_slowdowns(self, connector: str) -> float:
+        """How often ``connector``'s remote side has asked the hub to slow down so far."""
+        text = (await self.client.get("/metrics")).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if (
+                    sample.name == "integrationhub_ratelimit_remote_slowdowns_total"
+                    and sample.labels.get("connector") == connector
+                ):
+                    return float(sample.value)
+        return 0.0
 
     async def wait_for_run(self, run_id: str, *, timeout: float = 20.0) -> dict[str, Any]:
         """Poll the API until the run has finished."""
         async with asyncio.timeout(timeout):
             while True:
                 run = (await self.client.get(f"/api/v1/runs/{run_id}")).json()
-                if run["status"] in {"succeeded", "failed", "cancelled"}:
+                if run["status"] in _FINISHED:
                     return run  # type: ignore[no-any-return]
                 await asyncio.sleep(0.05)
 

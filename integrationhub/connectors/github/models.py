@@ -9,7 +9,6 @@ patterns leave no room for ``/``, ``..``, ``?`` or ``#``.
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -23,6 +22,7 @@ from pydantic import (
 
 from integrationhub.connectors.auth import AuthScheme, BearerToken
 from integrationhub.connectors.base import Credential
+from integrationhub.connectors.sites import site_url
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -38,17 +38,6 @@ MAX_TITLE_LENGTH = 256
 MAX_BODY_LENGTH = 65_536
 MAX_ASSIGNEES = 10
 MAX_LABEL_LENGTH = 50
-
-
-def _api_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("must be an http(s) URL such as https://api.github.com")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("must not carry credentials; use token")
-    if parts.query or parts.fragment:
-        raise ValueError("must not have a query or fragment")
-    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
 
 def _not_bool(value: object) -> object:
@@ -82,6 +71,7 @@ def _not_blank(value: str) -> str:
     return value
 
 
+ApiUrl = Annotated[str, AfterValidator(site_url(example="https://api.github.com", use="token"))]
 # GitHub logins: letters, digits and hyphens (and ``_`` in Enterprise Managed Users' logins).
 Login = Annotated[
     str,
@@ -116,7 +106,7 @@ class GitHubCredential(Credential):
     auth: ClassVar[AuthScheme] = BearerToken("token")
 
     token: SecretStr = Field(min_length=1)
-    api_url: Annotated[str, AfterValidator(_api_url)] = Field(
+    api_url: ApiUrl = Field(
         DEFAULT_API_URL,
         description="https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server",
     )

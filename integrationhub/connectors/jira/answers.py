@@ -12,23 +12,18 @@ Rate limits (developer.atlassian.com/cloud/jira/platform/rate-limiting): a 429 w
 
 from __future__ import annotations
 
-import re
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from integrationhub.core.http import RETRYABLE_STATUS, retry_after
-from integrationhub.errors import PermanentError, RateLimited, RetryableError
+from integrationhub.connectors.answers import AnswerReader, json_or_none
+from integrationhub.core.http import one_line, retry_after
+from integrationhub.errors import RateLimited
 
 __all__ = ["CommentAnswer", "CreatedIssueAnswer", "read_answer"]
 
-_MAX_TEXT = 300
 _MAX_ERRORS = 5
-# Credentials a hostile or echoing server might quote back: never into an error message.
-_SECRETS = re.compile(
-    r"(?i)\b(?:bearer|basic|token)\s+(?=[\w.~+/=-]*\d)[\w.~+/=-]{8,}|\bATATT[\w=-]{16,}"
-)
 
 
 class _Answer(BaseModel):
@@ -54,13 +49,19 @@ class CommentAnswer(_Answer):
 
 Answer = TypeVar("Answer", bound=_Answer)
 
-_PERMANENT_HINTS = {
-    401: "Jira refused the email and API token (wrong, revoked or expired)",
-    403: "the account may not do this in the project (Browse projects and Create issues, or "
-    "Add comments, are needed)",
-    413: "the issue has reached a per-issue limit",
-    422: "a configuration problem in Jira prevents this",
-}
+_READER = AnswerReader(
+    vendor="Jira",
+    tokens=r"\bATATT[\w=-]{16,}",
+    hints={
+        401: "Jira refused the email and API token (wrong, revoked or expired)",
+        403: "the account may not do this in the project (Browse projects and Create issues, "
+        "or Add comments, are needed)",
+        413: "the issue has reached a per-issue limit",
+        422: "a configuration problem in Jira prevents this",
+    },
+    redirect_hint="check the credential's site",
+    hidden="the account cannot see it",
+)
 
 
 def read_answer(
@@ -71,44 +72,15 @@ def read_answer(
     ``what`` names the call (``"Jira POST /rest/api/3/issue"``), ``subject`` what it was about
     (``"issue OPS-12"``) for a 404's message.
     """
-    status = response.status_code
-    body = _json(response)
-    said = _describe(body) if isinstance(body, dict) else _excerpt(response)
-    if status == 429:
-        reason = _clean(response.headers.get("RateLimit-Reason", ""))[:60]
+    body = json_or_none(response)
+    said = _describe(body) if isinstance(body, dict) else _READER.excerpt(response)
+    if response.status_code == 429:
+        reason = _READER.clean(response.headers.get("RateLimit-Reason", ""))[:60]
         raise RateLimited(
             f"{what} answered 429, rate limited{f' ({reason})' if reason else ''}: {said}",
             retry_after=retry_after(response),
         )
-    if status >= 500 or status in RETRYABLE_STATUS:
-        raise RetryableError(f"{what} answered {status}: {said}", retry_after=retry_after(response))
-    if 300 <= status < 400:
-        location = _clean(response.headers.get("Location", "?"))
-        raise PermanentError(
-            f"{what} answered {status}, a redirect to {location}: check the credential's site"
-        )
-    if status == 404:
-        raise PermanentError(
-            f"{what} answered 404: {subject} does not exist, or the account cannot see it: {said}"
-        )
-    if status >= 400:
-        hint = _PERMANENT_HINTS.get(status, "Jira refused the request")
-        raise PermanentError(f"{what} answered {status}: {hint}: {said}")
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-        raise PermanentError(
-            f"{what} answered {status} with a body that is not what Jira sends "
-            f"({_clean(kind)[:60]})"
-        ) from exc
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return _READER.read(response, model, body=body, said=said, what=what, subject=subject)
 
 
 def _describe(body: dict[str, Any]) -> str:
@@ -121,20 +93,6 @@ def _describe(body: dict[str, Any]) -> str:
     if not found:
         # Not an ErrorCollection: some gateways answer {"message": ...}.
         message = body.get("message")
-        return _bounded(_clean(str(message))) if message else "no error message"
+        return one_line(_READER.clean(str(message))) if message else "no error message"
     more = f" (and {len(found) - _MAX_ERRORS} more)" if len(found) > _MAX_ERRORS else ""
-    return _bounded("; ".join(_clean(text)[:150] for text in found[:_MAX_ERRORS]) + more)
-
-
-def _excerpt(response: httpx.Response) -> str:
-    text = _clean(response.text)
-    return _bounded(text) if text else "an empty body"
-
-
-def _clean(text: str) -> str:
-    """One line, secrets redacted; long enough to bound after, short enough to scan."""
-    return _SECRETS.sub("[redacted]", " ".join(str(text)[: 8 * _MAX_TEXT].split()))
-
-
-def _bounded(text: str) -> str:
-    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "…"
+    return one_line("; ".join(_READER.clean(text)[:150] for text in found[:_MAX_ERRORS]) + more)

@@ -9,7 +9,6 @@ no room for ``/``, ``?`` or ``#``.
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +23,7 @@ from pydantic import (
 from integrationhub.connectors.auth import AuthScheme, BasicAuth
 from integrationhub.connectors.base import Credential
 from integrationhub.connectors.jira.adf import check_adf, text_to_adf
+from integrationhub.connectors.sites import site_url
 
 __all__ = [
     "CreateJiraComment",
@@ -36,17 +36,6 @@ __all__ = [
 MAX_SUMMARY_LENGTH = 254  # "Summary must be less than 255 characters."
 MAX_TEXT_LENGTH = 32_767  # Jira's limit for a text field: description, comment
 MAX_LABEL_LENGTH = 255
-
-
-def _site(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("must be an http(s) URL such as https://your-domain.atlassian.net")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("must not carry credentials; use email and api_token")
-    if parts.query or parts.fragment:
-        raise ValueError("must not have a query or fragment")
-    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
 
 def _one_line(value: str) -> str:
@@ -70,6 +59,12 @@ def adf(value: str | dict[str, Any]) -> dict[str, Any]:
     return text_to_adf(value) if isinstance(value, str) else value
 
 
+Site = Annotated[
+    str,
+    AfterValidator(
+        site_url(example="https://your-domain.atlassian.net", use="email and api_token")
+    ),
+]
 ProjectKey = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=255, pattern=r"^[A-Z][A-Z0-9_]+$"),
@@ -108,9 +103,7 @@ class JiraCredential(Credential):
     type: ClassVar[str] = "jira-cloud"
     auth: ClassVar[AuthScheme] = BasicAuth("email", "api_token")
 
-    site: Annotated[str, AfterValidator(_site)] = Field(
-        description="URL of the site, e.g. https://your-domain.atlassian.net"
-    )
+    site: Site = Field(description="URL of the site, e.g. https://your-domain.atlassian.net")
     email: Annotated[
         str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s:]+@[^@\s]+$")
     ] = Field(description="the Atlassian account's email")

@@ -21,7 +21,8 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from integrationhub.core.http import RETRYABLE_STATUS, retry_after
+from integrationhub.connectors.answers import json_or_none
+from integrationhub.core.http import RETRYABLE_STATUS, one_line, retry_after
 from integrationhub.errors import IntegrationHubError, PermanentError, RateLimited, RetryableError
 
 __all__ = [
@@ -70,7 +71,6 @@ _WEBHOOK_HINTS = {
     "action_prohibited": "an admin restricted posting to this channel",
     "posting_to_general_channel_denied": "only admins may post in this channel",
 }
-_MAX_DETAIL = 300
 
 
 class _Answer(BaseModel):
@@ -97,7 +97,7 @@ class SlackErrorAnswer(_Answer):
             parts.append(" ".join(str(m) for m in messages[:3]))
         if hint := _API_HINTS.get(self.code):
             parts.append(hint)
-        return _bounded(": ".join(parts))
+        return one_line(": ".join(parts))
 
 
 class PostedMessage(_Answer):
@@ -186,10 +186,7 @@ def redacting(*secrets: str) -> Iterator[None]:
 
 
 def _error(response: httpx.Response) -> SlackErrorAnswer | None:
-    try:
-        body: Any = response.json()
-    except ValueError:
-        return None
+    body = json_or_none(response)
     if not isinstance(body, dict) or body.get("ok") is not False:
         return None
     try:
@@ -212,7 +209,7 @@ def _redirect(response: httpx.Response) -> str:
     if not response.is_redirect:
         return ""
     location = response.headers.get("Location", "?")
-    return f", a redirect to {_bounded(location, 200)}; check the credential's base_url"
+    return f", a redirect to {one_line(location, 200)}; check the credential's base_url"
 
 
 def _body(response: httpx.Response) -> str:
@@ -223,10 +220,5 @@ def _body(response: httpx.Response) -> str:
         return "an empty body"
     if content_type == "text/html" or text[:15].lower().startswith(("<!doctype", "<html")):
         title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE)
-        return "an HTML page" + (f" ({_bounded(title.group(1), 100)})" if title else "")
-    return _bounded(text)
-
-
-def _bounded(text: str, limit: int = _MAX_DETAIL) -> str:
-    text = " ".join(text[: limit * 4].split())
-    return text[:limit] + ("…" if len(text) > limit else "")
+        return "an HTML page" + (f" ({one_line(title.group(1), 100)})" if title else "")
+    return one_line(text)

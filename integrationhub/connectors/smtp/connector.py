@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import ssl
-from email.message import EmailMessage
+from email.message import Message
 from typing import Annotated
 
 import aiosmtplib
-from bs4 import BeautifulSoup
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
 
 from integrationhub.connectors.base import BaseConnector, action
+from integrationhub.connectors.smtp.compose import compose
 from integrationhub.connectors.smtp.credential import SmtpCredential
 from integrationhub.core.connections import ConnectionPool
 from integrationhub.errors import PermanentError, RetryableError
@@ -48,14 +48,6 @@ class SendEmail(BaseModel):
 class EmailSent(BaseModel):
     message_id: str
     recipients: list[str]
-
-
-def html_to_text(html: str) -> str:
-    soup = BeautifulSoup(html, "html.parser")
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    return "\n".join(line for line in lines if line) + "\n"
 
 
 class SmtpConnector(BaseConnector[SmtpCredential]):
@@ -106,21 +98,17 @@ class SmtpConnector(BaseConnector[SmtpCredential]):
         await smtp.connect()
         return smtp
 
-    def _compose(self, params: SendEmail) -> EmailMessage:
-        cred = self.credential
-        domain = cred.from_address.rpartition("@")[2]
-        message = EmailMessage()
-        message["From"] = cred.from_address
-        message["To"] = ", ".join(params.to)
-        if params.cc:
-            message["Cc"] = ", ".join(params.cc)
-        if params.reply_to:
-            message["Reply-To"] = params.reply_to
-        message["Subject"] = params.subject
-        message["Message-ID"] = f"<{self.context.run_id}.{self.context.step_id}@{domain}>"
-        message.set_content(html_to_text(params.body))
-        message.add_alternative(params.body, subtype="html")
-        return message
+    def _compose(self, params: SendEmail) -> Message:
+        domain = self.credential.from_address.rpartition("@")[2]
+        headers = {
+            "From": self.credential.from_address,
+            "To": ", ".join(params.to),
+            "Cc": ", ".join(params.cc),
+            "Reply-To": params.reply_to or "",
+            "Subject": params.subject,
+            "Message-ID": f"<{self.context.run_id}.{self.context.step_id}@{domain}>",
+        }
+        return compose({name: value for name, value in headers.items() if value}, params.body)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if self.credential.security == "none":

@@ -11,12 +11,13 @@ by ``already_so``, for actions that ask for a state.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from integrationhub.core.http import RETRYABLE_STATUS, raise_for_status, retry_after
+from integrationhub.connectors.answers import json_or_none
+from integrationhub.core.http import RETRYABLE_STATUS, one_line, raise_for_status, retry_after
 from integrationhub.errors import PermanentError, RateLimited
 
 __all__ = [
@@ -34,8 +35,6 @@ __all__ = [
     "read_answer",
 ]
 
-_MAX_MSG = 300
-
 
 class _Answer(BaseModel):
     # Zulip adds fields over time (``ignored_parameters_unsupported``, ...): keep only ours.
@@ -49,10 +48,7 @@ class ZulipErrorAnswer(_Answer):
     retry_after: float | None = Field(default=None, alias="retry-after", ge=0)
 
     def describe(self) -> str:
-        msg = " ".join(self.msg.split())  # one line, whatever Zulip put in it
-        if len(msg) > _MAX_MSG:
-            msg = msg[:_MAX_MSG] + "…"
-        return f"{msg or 'no message'} ({self.code})"
+        return f"{one_line(self.msg) or 'no message'} ({self.code})"
 
 
 class MessageSentAnswer(_Answer):
@@ -200,10 +196,7 @@ def read_answer(response: httpx.Response, model: type[Answer], *, what: str) -> 
 
 
 def _error(response: httpx.Response) -> ZulipErrorAnswer | None:
-    try:
-        body: Any = response.json()
-    except ValueError:
-        return None
+    body = json_or_none(response)
     if not isinstance(body, dict) or body.get("result") != "error":
         return None
     try:

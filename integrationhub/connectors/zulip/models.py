@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import unicodedata
 from typing import Annotated, ClassVar, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +28,7 @@ from pydantic import (
 
 from integrationhub.connectors.auth import AuthScheme, BasicAuth
 from integrationhub.connectors.base import Credential
+from integrationhub.connectors.sites import site_url
 
 __all__ = [
     "MAX_CONTENT_LENGTH",
@@ -75,17 +75,6 @@ def _not_bool(value: object) -> object:
     return value
 
 
-def _site(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("must be an http(s) URL such as https://example.zulipchat.com")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("must not carry credentials; use email and api_key")
-    if parts.query or parts.fragment:
-        raise ValueError("must not have a query or fragment")
-    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
-
-
 def _stream_kind(value: object) -> str:
     # A string is always a name, even "2024": Zulip allows numeric stream names.
     return "id" if isinstance(value, int) else "name"
@@ -98,6 +87,9 @@ def _recipients_kind(value: object) -> str:
     return "ids" if items and ids else "emails"
 
 
+Site = Annotated[
+    str, AfterValidator(site_url(example="https://example.zulipchat.com", use="email and api_key"))
+]
 PrintableLine = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_printable)
 ]
@@ -122,9 +114,7 @@ class ZulipCredential(Credential):
     type: ClassVar[str] = "zulip"
     auth: ClassVar[AuthScheme] = BasicAuth("email", "api_key")  # the bot's email and API key
 
-    site: Annotated[str, AfterValidator(_site)] = Field(
-        description="URL of the organisation, e.g. https://example.zulipchat.com"
-    )
+    site: Site = Field(description="URL of the organisation, e.g. https://example.zulipchat.com")
     email: ZulipEmail = Field(description="the bot's email, e.g. hub-bot@example.zulipchat.com")
     api_key: SecretStr = Field(min_length=1)
 

@@ -36,15 +36,10 @@ operations), ``queues`` (event queues), ``limits`` (Zulip's rate limit and its h
 
 from __future__ import annotations
 
+from tests.doubles.violations import Violation
 from tests.doubles.zulip.double import ZulipDouble
 from tests.doubles.zulip.limits import RateLimitWindow
-from tests.doubles.zulip.records import (
-    Reaction,
-    RecordedFile,
-    RecordedRequest,
-    Upload,
-    Violation,
-)
+from tests.doubles.zulip.records import Reaction, RecordedFile, RecordedRequest, Upload
 from tests.doubles.zulip.shapes import zulip_error, zulip_message, zulip_success
 from tests.doubles.zulip.spec import SPEC_PATH, zulip_openapi
 

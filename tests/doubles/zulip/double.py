@@ -26,18 +26,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from tests.doubles.violations import Violation, describe
 from tests.doubles.zulip import messages, reactions, uploads
 from tests.doubles.zulip.limits import RateLimitWindow
 from tests.doubles.zulip.queues import EventQueues
-from tests.doubles.zulip.records import (
-    Call,
-    Reaction,
-    RecordedRequest,
-    Upload,
-    Violation,
-)
+from tests.doubles.zulip.records import Call, Reaction, RecordedRequest, Upload
 from tests.doubles.zulip.shapes import zulip_error, zulip_message
-from tests.doubles.zulip.spec import FEATURE_LEVEL, answer_errors, describe, zulip_openapi
+from tests.doubles.zulip.spec import FEATURE_LEVEL, answer_errors, zulip_openapi
 
 __all__ = ["ZulipDouble"]
 

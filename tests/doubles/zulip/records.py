@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-__all__ = ["Call", "Reaction", "RecordedFile", "RecordedRequest", "Upload", "Violation"]
+__all__ = ["Call", "Reaction", "RecordedFile", "RecordedRequest", "Upload"]
 
 
 @dataclass(frozen=True)
@@ -33,19 +33,6 @@ class RecordedRequest:
     files: list[RecordedFile] = field(default_factory=list)
     at: float = 0.0
     status: int | None = None
-
-
-@dataclass(frozen=True)
-class Violation:
-    """A request that broke the spec, an answer of the double that did, or a double's bug."""
-
-    kind: Literal["request", "response", "double"]
-    method: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.method} {self.path}: {self.message}"
 
 
 @dataclass(frozen=True)

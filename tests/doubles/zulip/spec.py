@@ -1,6 +1,6 @@
 """Zulip's OpenAPI description (``shared/specs/zulip.yaml``) as the double checks against it:
 loaded once per process, its known quirks patched in memory, and the helpers that check an
-answer of the double and describe what broke the spec in one line."""
+answer of the double and report what broke it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from jsonschema_path import SchemaPath
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.starlette.requests import StarletteOpenAPIRequest
 from openapi_core.contrib.starlette.responses import StarletteOpenAPIResponse
-from openapi_core.deserializing.media_types.exceptions import MediaTypeDeserializeError
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.validation.schemas import oas30_read_schema_validators_factory
 from openapi_core.validation.schemas.exceptions import ValidateError
@@ -26,7 +25,6 @@ __all__ = [
     "SPEC_PATH",
     "ZULIP_VERSION",
     "answer_errors",
-    "describe",
     "zulip_openapi",
 ]
 
@@ -106,36 +104,3 @@ def _schema_errors(name: str, value: Any) -> list[Exception]:
     except ValidateError as exc:
         return [exc]
     return []
-
-
-def describe(exc: BaseException, limit: int = 500) -> str:
-    """One line: the JSON-schema errors if the chain has any, else the exception chain."""
-    chain: list[BaseException] = []
-    seen: BaseException | None = exc
-    while seen is not None and len(chain) < 5:
-        chain.append(seen)
-        seen = seen.__cause__
-    for cause in chain:
-        if schema_errors := getattr(cause, "schema_errors", None):
-            message = f"{type(exc).__name__}: " + "; ".join(map(_schema_error, schema_errors))
-            break
-    else:
-        message = " <- ".join(map(_exception_text, chain))
-    return message if len(message) <= limit else message[:limit] + "…"
-
-
-def _exception_text(exc: BaseException) -> str:
-    name = type(exc).__name__
-    if isinstance(exc, MediaTypeDeserializeError):
-        text = f"cannot decode {exc.value!r} as {exc.mimetype}"
-    else:
-        try:
-            text = str(exc).removeprefix(f"{name}: ")
-        except AttributeError:  # openapi-core 0.23 formats a str value with .decode()
-            text = ""
-    return f"{name}: {text}" if text else name
-
-
-def _schema_error(error: Any) -> str:
-    where = "/".join(str(p) for p in error.absolute_path)
-    return f"{where or 'body'}: {error.message}"[:300]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from integrationhub.connectors.smtp import SendEmail, SmtpConnector
-from integrationhub.connectors.smtp.connector import html_to_text
+from integrationhub.connectors.smtp.compose import html_to_text
 from integrationhub.errors import PermanentError
 
 ACTION = SmtpConnector.actions["smtp-email"]
@@ -33,8 +33,17 @@ def test_single_recipient_becomes_a_list():
 
 
 def test_plain_text_alternative_keeps_the_words_and_drops_the_markup():
-    text = html_to_text("<h1>Title</h1><p>First<br>second <b>bold</b></p><script></script>")
-    assert text.splitlines() == ["Title", "First", "second", "bold"]
+    text = html_to_text(
+        "<h1>Title</h1><p>First<br>second <b>bold</b></p><script>var x = '<p>';</script>"
+        "<style>p { color: red }</style><ul><li>one</li><li>two &amp; three</li></ul>"
+    )
+    assert text.splitlines() == ["Title", "First", "second bold", "one", "two & three"]
+
+
+def test_plain_text_of_broken_or_hostile_html_is_still_its_words():
+    assert html_to_text("<p>unclosed <b>tags <i>everywhere") == "unclosed tags everywhere\n"
+    assert html_to_text("<<<>>> &bogus; <p a='>'>x</p>").split() == ["<<<>>>", "&bogus;", "x"]
+    assert html_to_text("") == "\n"
 
 
 def test_action_declares_its_models_credential_and_repeat_safety():
