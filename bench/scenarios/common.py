@@ -115,7 +115,7 @@ def raw_message(tok: str) -> EmailMessage:
 
 
 async def raw_send(sink: Sink, tok: str) -> float:
-    """One email with a plain aiosmtplib client, a connection each, as the connector does;
+    """One email with a plain aiosmtplib client, a connection each (``aiosmtplib.send``);
     the send time in seconds."""
     message = raw_message(tok)
     started = time.monotonic()

@@ -3,8 +3,8 @@
 At concurrency 32 (throughput) and 1 (added latency), each caller triggers a run and waits until
 its email has arrived before it sends the next (a closed loop). The raw baseline sends the same
 messages to the same sink at the same concurrency with a plain aiosmtplib client, one
-connection per email as the SMTP connector does, and no hub; its latency is the client's send
-time.
+connection per email (``aiosmtplib.send``; the hub's connector keeps sessions open per
+credential), and no hub; its latency is the client's send time.
 """
 
 from __future__ import annotations
