@@ -27,7 +27,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from integrationhub.core.http import RETRYABLE_STATUS, one_line, retry_after
-from integrationhub.errors import PermanentError, RetryableError
+from integrationhub.errors import PermanentError, RateLimited, RetryableError
 
 __all__ = ["AnswerReader", "json_or_none"]
 
@@ -90,6 +90,8 @@ class AnswerReader:
         what it was about (``"issue OPS-12"``) for a 404's message.
         """
         status = response.status_code
+        if status == 429:
+            raise RateLimited(f"{what} answered 429: {said}", retry_after=retry_after(response))
         if status >= 500 or status in RETRYABLE_STATUS:
             raise RetryableError(
                 f"{what} answered {status}: {said}", retry_after=retry_after(response)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import httpx
+
 __all__ = ["site_url"]
 
 
@@ -21,6 +23,12 @@ def site_url(*, example: str, use: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         parts = urlsplit(value.strip())
         if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL such as {example}")
+        try:
+            httpx.URL(value.strip()).port  # noqa: B018 - a port that is no number raises
+        except (httpx.InvalidURL, ValueError):
+            raise ValueError(f"must be an http(s) URL such as {example}") from None
+        if any(char.isspace() for char in parts.netloc):
             raise ValueError(f"must be an http(s) URL such as {example}")
         if parts.username is not None or parts.password is not None:
             raise ValueError(f"must not carry credentials; use {use}")

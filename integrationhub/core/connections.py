@@ -9,7 +9,8 @@ login handshake rather than a thousand::
 
 A connection goes back to the pool when the block ends normally and is closed when it raises,
 since after an error its protocol state is unknown. Idle connections are kept per key (the
-credential: different secrets never share one), a few at most, and not past ``idle_timeout``.
+credential: different secrets never share one), a few at most; one idle past ``idle_timeout``
+is not used again, but closed when its key is next asked for, or when the pool closes.
 """
 
 from __future__ import annotations

@@ -248,8 +248,7 @@ def _has_body(request: httpx.Request, response: httpx.Response) -> bool:
 
 def _origin(url: httpx.URL) -> str:
     # Only the origin: a path may itself be a secret (a Slack webhook's, say).
-    port = f":{url.port}" if url.port is not None else ""
-    return f"{url.scheme}://{url.host}{port}"
+    return str(url.copy_with(userinfo=b"", path="", query=None, fragment=None))
 
 
 def _too_large(what: str, cap: int) -> str:

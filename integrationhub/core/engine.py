@@ -186,7 +186,16 @@ class Engine:
                         claimed.id, step, record.status, record.attempts, context
                     )
                 except _Cancelled:
-                    return RunStatus.cancelled, f"cancelled during step {step.id!r}", None
+                    error = f"cancelled during step {step.id!r}"
+                    if step.for_each is None:  # a single call was put back to pending
+                        return RunStatus.cancelled, error, None
+                    # Items may have run before the cancel: the step must not stay sending.
+                    stopped = "cancelled between items; the items before may have been done"
+                    return (
+                        RunStatus.cancelled,
+                        error,
+                        StepOutcome(step.id, StepStatus.failed, error=stopped),
+                    )
                 except _StepFailed as failure:
                     error = f"step {step.id!r} failed: {failure.error}"
                     failed = StepOutcome(step.id, StepStatus.failed, error=failure.error)
@@ -408,7 +417,12 @@ class Engine:
         async def renew() -> None:
             while True:
                 await asyncio.sleep(self.lease / 3)
-                if not await self.store.renew(run_id, owner=self.owner, lease=self.lease):
+                try:
+                    held = await self.store.renew(run_id, owner=self.owner, lease=self.lease)
+                except Exception as exc:  # a database hiccup: try again before the lease ends
+                    log.warning("run.lease_renewal_failed", error=type(exc).__name__)
+                    continue
+                if not held:
                     log.warning("run.lease_lost")
                     return
 

@@ -109,6 +109,18 @@ async def test_cc_and_bcc_receive_the_mail_but_bcc_is_not_in_the_headers(sink):
     assert "hidden@example.com" not in received.message.as_string()
 
 
+async def test_recipients_refused_beside_accepted_ones_are_reported_not_counted_as_sent(sink):
+    sink.unknown_users.add("gone@example.com")
+    params = PARAMS | {"to": ["recipient@example.com", "gone@example.com"]}
+
+    sent = await send(credential(sink.port), params)
+
+    assert sent.recipients == ["recipient@example.com"]
+    assert sent.refused == {"gone@example.com": "550 5.1.1 No such user"}
+    (received,) = sink.messages
+    assert received.recipients == ["recipient@example.com"]
+
+
 async def test_same_run_and_step_give_the_same_message_id_so_duplicates_are_recognisable(sink):
     first = await send(credential(sink.port), run_id="r", step_id="s")
     second = await send(credential(sink.port), run_id="r", step_id="s")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
 from integrationhub.core.catalog import BUILTIN_FLOWS, load_flow_file
+from integrationhub.core.schema import utcnow
 from integrationhub.core.store import Store
 from integrationhub.errors import ConfigurationError
 from tests.support.hub import SEED
@@ -58,5 +60,37 @@ async def test_a_run_is_claimed_by_one_worker_only_until_its_lease_expires(datab
         taken_over = await store.claim(run.run_id, owner="late", lease=5)
         assert taken_over is not None and taken_over.deliveries == 2
         assert await store.renew(run.run_id, owner="worker-0", lease=5) is False
+    finally:
+        await store.close()
+
+
+async def test_the_sweeper_publishes_a_run_again_until_its_publish_is_noted_for_its_delivery(
+    database_url,
+):
+    store = await Store.open(database_url)
+    try:
+        run, _ = await store.create_run(
+            flow=FLOW, parameters=SEED["parameters"], idempotency_key=None
+        )
+        unpublished = {"unpublished_for": 0, "requeue_after": 900}
+        assert (run.run_id, 0) in await store.runs_to_publish(**unpublished)
+
+        an_hour_ago = utcnow() - timedelta(hours=1)
+        await store.mark_enqueued([run.run_id], deliveries=0, at=an_hour_ago)
+        assert run.run_id not in dict(
+            await store.runs_to_publish(unpublished_for=0, requeue_after=7200)
+        )
+
+        # Its message went stale: published again, and noted again, so not on every sweep.
+        assert (run.run_id, 0) in await store.runs_to_publish(**unpublished)
+        await store.mark_enqueued([run.run_id], deliveries=0, at=utcnow())
+        assert run.run_id not in dict(await store.runs_to_publish(**unpublished))
+
+        # Taken and given back since it was published: a late note for the old delivery must
+        # not hide it from the sweeper.
+        assert await store.claim(run.run_id, owner="worker", lease=30) is not None
+        await store.release(run.run_id, owner="worker", reason="credential store down")
+        await store.mark_enqueued([run.run_id], deliveries=0, at=utcnow())
+        assert (run.run_id, 1) in await store.runs_to_publish(**unpublished)
     finally:
         await store.close()

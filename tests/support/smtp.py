@@ -30,12 +30,21 @@ class SmtpSink:
 
     messages: list[Received] = field(default_factory=list)
     refuse_next: list[str] = field(default_factory=list)  # e.g. "451 4.3.0 Try again later"
+    unknown_users: set[str] = field(default_factory=set)  # RCPT TO answered 550
     users: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to take before answering DATA
     in_data: int = 0  # sessions between DATA and its answer now
     most_in_data: int = 0  # the most there ever were at once
     host: str = "127.0.0.1"
     port: int = 0
+
+    async def handle_RCPT(
+        self, _server: SMTP, _session: Any, envelope: Envelope, address: str, _options: Any
+    ) -> str:
+        if address in self.unknown_users:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, _server: SMTP, session: Any, envelope: Envelope) -> str:
         self.in_data += 1

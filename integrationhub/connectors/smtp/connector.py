@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ssl
+import unicodedata
 from email.message import Message
 from typing import Annotated
 
@@ -17,9 +18,11 @@ __all__ = ["EmailSent", "SendEmail", "SmtpConnector"]
 
 
 def _single_line(value: str) -> str:
-    # A CR or LF in a header value would let the caller inject headers of their own.
-    if "\r" in value or "\n" in value:
-        raise ValueError("must not contain line breaks")
+    # A line break in a header value would let the caller inject headers of their own, and
+    # Python's email package breaks lines at more than CR and LF (VT, FF, FS, GS, RS, NEL,
+    # U+2028, U+2029): refuse every control and separator character but the tab.
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") and char != "\t" for char in value):
+        raise ValueError("must not contain line breaks or control characters")
     return value
 
 
@@ -47,7 +50,11 @@ class SendEmail(BaseModel):
 
 class EmailSent(BaseModel):
     message_id: str
-    recipients: list[str]
+    recipients: list[str] = Field(description="the recipients the server accepted")
+    refused: dict[str, str] = Field(
+        default_factory=dict,
+        description="recipients the server refused while accepting others, with its answer",
+    )
 
 
 class SmtpConnector(BaseConnector[SmtpCredential]):
@@ -66,7 +73,7 @@ class SmtpConnector(BaseConnector[SmtpCredential]):
             async with pool.connection(
                 _pool_key(cred), self._connect, _quit, usable=_is_connected
             ) as smtp:
-                await smtp.send_message(message, recipients=recipients)
+                refused, _ = await smtp.send_message(message, recipients=recipients)
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise PermanentError(
                 f"SMTP server refused the login: {exc.code} {exc.message}"
@@ -80,7 +87,12 @@ class SmtpConnector(BaseConnector[SmtpCredential]):
             raise PermanentError(answer) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise RetryableError(f"SMTP server {cred.host}:{cred.port} unreachable: {exc}") from exc
-        return EmailSent(message_id=message["Message-ID"], recipients=recipients)
+        # The others have the email: failing the step now would only send it to them again.
+        return EmailSent(
+            message_id=message["Message-ID"],
+            recipients=[r for r in recipients if r not in refused],
+            refused={r: f"{answer.code} {answer.message}" for r, answer in refused.items()},
+        )
 
     async def _connect(self) -> aiosmtplib.SMTP:
         """A connected session, past STARTTLS and login."""

@@ -3,6 +3,8 @@ options per database, and SQLite tuned on every connection."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any, Self
 
 import sqlalchemy as sa
@@ -54,8 +56,23 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     @sa.event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        _switch_to_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    # Switching a fresh file to WAL needs it to itself, and SQLite answers "locked" at once,
+    # without its busy handler, while another process opening the same file holds it: several
+    # replicas starting together on a new store. This runs on aiosqlite's thread.
+    for _ in range(200):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(0.05)
+    cursor.execute("PRAGMA journal_mode=WAL")  # the last try raises what it meets

@@ -114,7 +114,6 @@ mark_enqueued = (
         runs.c.id.in_(sa.bindparam("p_run_ids", expanding=True)),
         runs.c.status == RunStatus.queued,
         runs.c.deliveries == sa.bindparam("p_deliveries"),
-        runs.c.enqueued_at.is_(None),
     )
     .values(enqueued_at=_now)
 )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from integrationhub.connectors.smtp import SendEmail, SmtpConnector
 from integrationhub.connectors.smtp.compose import html_to_text
@@ -52,3 +53,11 @@ def test_action_declares_its_models_credential_and_repeat_safety():
     assert described["safe_to_repeat"] is False
     assert set(described["input_schema"]["required"]) == {"to", "subject", "body"}
     assert "message_id" in described["output_schema"]["properties"]
+
+
+@pytest.mark.parametrize(
+    "subject", ["a\x0bb", "a\x0cb", "a\x1c\x1cb", "a\x85b", "a\u2028b", "a\x00b"]
+)
+def test_header_values_refuse_every_character_email_treats_as_a_line_break(subject):
+    with pytest.raises(ValidationError, match="line breaks or control characters"):
+        SendEmail.model_validate({"to": "a@example.com", "subject": subject, "body": ""})
