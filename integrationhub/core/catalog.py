@@ -6,17 +6,16 @@ flow can be adjusted without a release; deleting the stored copy brings the file
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 from pydantic import ValidationError
 
 from integrationhub.connectors.registry import Registry
+from integrationhub.core import schemas
 from integrationhub.core.store import Store
 from integrationhub.errors import FlowInvalid, FlowNotFound, FlowReadOnly, ParametersInvalid
 from integrationhub.models.flow import Flow, FlowPublic
@@ -112,17 +111,9 @@ def _public(flow: Flow, source: str) -> FlowPublic:
 
 def validate_parameters(flow: Flow, parameters: dict[str, Any]) -> None:
     """Raise ParametersInvalid naming the first offending field."""
-    validator = _validator(json.dumps(flow.parameters, sort_keys=True))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(parameters))
-    if error is not None:
-        field = ".".join(str(p) for p in error.absolute_path) or None
+    problem = schemas.first_error(flow.parameters, parameters)
+    if problem is not None:
+        path, message = problem
+        field = ".".join(map(str, path)) or None
         where = f"parameters.{field}" if field else "parameters"
-        message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
         raise ParametersInvalid(f"{where}: {message}", field=field)
-
-
-@functools.lru_cache(maxsize=512)
-def _validator(schema: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(
-        json.loads(schema), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from integrationhub.core import expressions, templates
+from integrationhub.core import expressions, schemas, templates
 from integrationhub.core.cron import Cron, check_expression, zone
 from integrationhub.errors import ExpressionError, TemplateError
 
@@ -223,14 +223,11 @@ class ScheduleTrigger(BaseModel):
             )
         except TemplateError as exc:
             return (), f"{exc.message} (a schedule's templates know only `slot`)"
-        validator = jsonschema.Draft202012Validator(
-            schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-        )
-        error = jsonschema.exceptions.best_match(validator.iter_errors(parameters))
-        if error is None:
+        problem = schemas.first_error(schema, parameters)
+        if problem is None:
             return None
-        message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
-        return tuple(error.absolute_path), f"breaks the flow's parameter schema: {message}"
+        where, message = problem
+        return where, f"breaks the flow's parameter schema: {message}"
 
 
 def _check_schedule_parameters(trigger: ScheduleTrigger, schema: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from pydantic import (
 
 from integrationhub.connectors.auth import AuthScheme, BearerToken
 from integrationhub.connectors.base import Credential
+from integrationhub.connectors.fields import no_nul, one_line
 from integrationhub.connectors.sites import site_url
 
 __all__ = [
@@ -44,18 +45,6 @@ def _not_bool(value: object) -> object:
     # Pydantic would read ``true`` as 1; a template that renders a flag is a mistake.
     if isinstance(value, bool):
         raise ValueError("must be a number, not a boolean")
-    return value
-
-
-def _one_line(value: str) -> str:
-    if any(char in value for char in "\r\n\x00"):
-        raise ValueError("must be one line, without NUL characters")
-    return value
-
-
-def _text(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
     return value
 
 
@@ -87,13 +76,13 @@ RepoName = Annotated[
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH),
-    AfterValidator(_one_line),
+    AfterValidator(one_line),
 ]
-Body = Annotated[str, StringConstraints(max_length=MAX_BODY_LENGTH), AfterValidator(_text)]
+Body = Annotated[str, StringConstraints(max_length=MAX_BODY_LENGTH), AfterValidator(no_nul)]
 Label = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LABEL_LENGTH),
-    AfterValidator(_one_line),
+    AfterValidator(one_line),
 ]
 Number = Annotated[int, Field(gt=0), BeforeValidator(_not_bool)]
 

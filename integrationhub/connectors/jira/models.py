@@ -22,6 +22,7 @@ from pydantic import (
 
 from integrationhub.connectors.auth import AuthScheme, BasicAuth
 from integrationhub.connectors.base import Credential
+from integrationhub.connectors.fields import no_nul, one_line
 from integrationhub.connectors.jira.adf import check_adf, text_to_adf
 from integrationhub.connectors.sites import site_url
 
@@ -38,17 +39,10 @@ MAX_TEXT_LENGTH = 32_767  # Jira's limit for a text field: description, comment
 MAX_LABEL_LENGTH = 255
 
 
-def _one_line(value: str) -> str:
-    if any(char in value for char in "\r\n\x00"):
-        raise ValueError("must be one line, without NUL characters")
-    return value
-
-
 def _rich_text(value: object) -> object:
     """Text as it is (checked below), or an ADF document whose frame is checked here."""
     if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
+        no_nul(value)
         if len(value) > MAX_TEXT_LENGTH:
             raise ValueError(f"must be at most {MAX_TEXT_LENGTH} characters")
         return value
@@ -78,12 +72,12 @@ IssueKey = Annotated[
 Summary = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SUMMARY_LENGTH),
-    AfterValidator(_one_line),
+    AfterValidator(one_line),
 ]
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
-    AfterValidator(_one_line),
+    AfterValidator(one_line),
 ]
 Label = Annotated[
     str,

@@ -25,6 +25,7 @@ from pydantic import (
 
 from integrationhub.connectors.auth import AuthScheme, BearerToken
 from integrationhub.connectors.base import Credential
+from integrationhub.connectors.fields import no_nul
 from integrationhub.connectors.http.credentials import http_url
 
 __all__ = [
@@ -62,12 +63,6 @@ def _printable(value: str) -> str:
     return value
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
 def _typed_block(value: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(value.get("type"), str) or not value["type"]:
         raise ValueError('every block needs a "type", e.g. "section"')
@@ -83,7 +78,7 @@ Channel = Annotated[
 ]
 # A message's ``ts``, its id within the channel: the spec's ``defs_ts``.
 Timestamp = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{10}\.\d{6}$")]
-Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH), AfterValidator(_no_nul)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH), AfterValidator(no_nul)]
 Block = Annotated[dict[str, Any], AfterValidator(_typed_block)]
 Attachment = dict[str, Any]
 
