@@ -1,4 +1,4 @@
-"""Runs and flows in SQL (SQLAlchemy async; SQLite by default, PostgreSQL at scale).
+"""Runs and flows in SQL (SQLAlchemy; SQLite by default, PostgreSQL at scale).
 
 Every state change that matters is one conditional UPDATE, so it is atomic on both databases
 without read-then-write races: a run is claimed only if it is queued or its lease expired, and

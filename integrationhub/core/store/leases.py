@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from integrationhub.core.schema import runs, utcnow
 from integrationhub.core.store import statements
-from integrationhub.core.store.connection import StoreConnection
+from integrationhub.core.store.connection import StoreConnection, transaction
 from integrationhub.core.store.rows import _history, _parsed_flow
 from integrationhub.models.flow import Flow
 from integrationhub.models.run import RunStatus, StepPublic, StepStatus
@@ -43,44 +43,44 @@ class StepOutcome:
 class LeasesMixin(StoreConnection):
     if TYPE_CHECKING:  # RunsMixin's, beside this one in Store
 
-        async def _steps(self, conn: Any, run_id: str) -> list[StepPublic]: ...
+        def _steps(self, conn: sa.Connection, run_id: str) -> list[StepPublic]: ...
 
-    async def mark_enqueued(
-        self, run_ids: Collection[str], *, deliveries: int, at: datetime
+    @transaction
+    def mark_enqueued(
+        self, conn: sa.Connection, run_ids: Collection[str], *, deliveries: int, at: datetime
     ) -> None:
         """Note that the runs' messages were published, so the sweeper leaves them be.
 
         Only runs still queued with the ``deliveries`` they had when published: a worker may
         have taken a run since, or given it back for the sweeper to publish (``release``).
         """
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                statements.mark_enqueued,
-                {"p_run_ids": list(run_ids), "p_deliveries": deliveries, "p_now": at},
-            )
+        conn.execute(
+            statements.mark_enqueued,
+            {"p_run_ids": list(run_ids), "p_deliveries": deliveries, "p_now": at},
+        )
 
-    async def claim(self, run_id: str, *, owner: str, lease: float) -> ClaimedRun | None:
+    @transaction
+    def claim(
+        self, conn: sa.Connection, run_id: str, *, owner: str, lease: float
+    ) -> ClaimedRun | None:
         """Take the run if it is queued, or running under an expired lease. None if it is
         finished, unknown, or another worker holds a live lease."""
         now = utcnow()
-        async with self.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    statements.claim,
-                    {
-                        "p_run_id": run_id,
-                        "p_owner": owner,
-                        "p_now": now,
-                        "p_expires": now + timedelta(seconds=lease),
-                    },
-                )
-            ).one_or_none()
-            if row is None:
-                return None
-            steps = await self._steps(conn, run_id)
-            await _history(
-                conn, run_id, "running", detail=f"delivery {row.deliveries}, worker {owner}", at=now
-            )
+        row = conn.execute(
+            statements.claim,
+            {
+                "p_run_id": run_id,
+                "p_owner": owner,
+                "p_now": now,
+                "p_expires": now + timedelta(seconds=lease),
+            },
+        ).one_or_none()
+        if row is None:
+            return None
+        steps = self._steps(conn, run_id)
+        _history(
+            conn, run_id, "running", detail=f"delivery {row.deliveries}, worker {owner}", at=now
+        )
         return ClaimedRun(
             id=run_id,
             flow=_parsed_flow(row.flow),
@@ -90,16 +90,24 @@ class LeasesMixin(StoreConnection):
             cancel_requested=row.cancel_requested,
         )
 
-    async def renew(self, run_id: str, *, owner: str, lease: float) -> bool:
+    @transaction
+    def renew(self, conn: sa.Connection, run_id: str, *, owner: str, lease: float) -> bool:
         expires = utcnow() + timedelta(seconds=lease)
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                statements.renew, {"p_run_id": run_id, "p_owner": owner, "p_expires": expires}
-            )
+        result = conn.execute(
+            statements.renew, {"p_run_id": run_id, "p_owner": owner, "p_expires": expires}
+        )
         return result.rowcount == 1
 
-    async def start_step(
-        self, run_id: str, step_id: str, *, attempt: int, owner: str, lease: float
+    @transaction
+    def start_step(
+        self,
+        conn: sa.Connection,
+        run_id: str,
+        step_id: str,
+        *,
+        attempt: int,
+        owner: str,
+        lease: float,
     ) -> bool:
         """Mark the step ``sending`` before its call: from here its effect may have happened.
 
@@ -107,25 +115,24 @@ class LeasesMixin(StoreConnection):
         transaction); False when another worker has taken it over after the lease expired,
         and the caller must not make the call: the run, and this step, are the other's now.
         """
-        async with self.engine.begin() as conn:
-            now = utcnow()  # after the wait for a pooled connection, which may be long
-            expires = now + timedelta(seconds=lease)
-            held = await conn.execute(
-                statements.renew, {"p_run_id": run_id, "p_owner": owner, "p_expires": expires}
-            )
-            if held.rowcount != 1:
-                return False
-            await conn.execute(
-                statements.start_step,
-                {"p_run_id": run_id, "p_step_id": step_id, "p_attempts": attempt, "p_now": now},
-            )
-            await _history(
-                conn, run_id, "step.sending", step_id=step_id, detail=f"attempt {attempt}", at=now
-            )
+        now = utcnow()  # in the transaction: after any wait for the store, which may be long
+        expires = now + timedelta(seconds=lease)
+        held = conn.execute(
+            statements.renew, {"p_run_id": run_id, "p_owner": owner, "p_expires": expires}
+        )
+        if held.rowcount != 1:
+            return False
+        conn.execute(
+            statements.start_step,
+            {"p_run_id": run_id, "p_step_id": step_id, "p_attempts": attempt, "p_now": now},
+        )
+        _history(conn, run_id, "step.sending", step_id=step_id, detail=f"attempt {attempt}", at=now)
         return True
 
-    async def finish_step(
+    @transaction
+    def finish_step(
         self,
+        conn: sa.Connection,
         run_id: str,
         step_id: str,
         *,
@@ -133,11 +140,12 @@ class LeasesMixin(StoreConnection):
         output: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
-        async with self.engine.begin() as conn:
-            await _finish_step(conn, run_id, StepOutcome(step_id, status, output, error), utcnow())
+        _finish_step(conn, run_id, StepOutcome(step_id, status, output, error), utcnow())
 
-    async def finish_run(
+    @transaction
+    def finish_run(
         self,
+        conn: sa.Connection,
         run_id: str,
         *,
         owner: str,
@@ -148,49 +156,49 @@ class LeasesMixin(StoreConnection):
         """Record the outcome, only while ``owner`` still holds the lease; with the outcome
         of the step that decided it, in the same transaction."""
         now = utcnow()
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                statements.finish_run,
-                {
-                    "p_run_id": run_id,
-                    "p_owner": owner,
-                    "p_status": status,
-                    "p_error": error,
-                    "p_now": now,
-                },
-            )
-            if result.rowcount == 1:
-                if last_step is not None:
-                    await _finish_step(conn, run_id, last_step, now)
-                await _history(conn, run_id, str(status), detail=error, at=now)
+        result = conn.execute(
+            statements.finish_run,
+            {
+                "p_run_id": run_id,
+                "p_owner": owner,
+                "p_status": status,
+                "p_error": error,
+                "p_now": now,
+            },
+        )
+        if result.rowcount == 1:
+            if last_step is not None:
+                _finish_step(conn, run_id, last_step, now)
+            _history(conn, run_id, str(status), detail=error, at=now)
         return result.rowcount == 1
 
-    async def release(self, run_id: str, *, owner: str, reason: str) -> None:
+    @transaction
+    def release(self, conn: sa.Connection, run_id: str, *, owner: str, reason: str) -> None:
         """Give a claimed run back: queued and unpublished, so the sweeper queues it again."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                runs.update()
-                .where(
-                    runs.c.id == run_id,
-                    runs.c.lease_owner == owner,
-                    runs.c.status == RunStatus.running,
-                )
-                .values(
-                    status=RunStatus.queued,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    enqueued_at=None,
-                )
+        result = conn.execute(
+            runs.update()
+            .where(
+                runs.c.id == run_id,
+                runs.c.lease_owner == owner,
+                runs.c.status == RunStatus.running,
             )
-            if result.rowcount == 1:
-                await _history(conn, run_id, "released", detail=reason)
+            .values(
+                status=RunStatus.queued,
+                lease_owner=None,
+                lease_expires_at=None,
+                enqueued_at=None,
+            )
+        )
+        if result.rowcount == 1:
+            _history(conn, run_id, "released", detail=reason)
 
-    async def cancel_requested(self, run_id: str) -> bool:
-        async with self.engine.connect() as conn:
-            return bool(await conn.scalar(statements.cancel_requested, {"p_run_id": run_id}))
+    @transaction
+    def cancel_requested(self, conn: sa.Connection, run_id: str) -> bool:
+        return bool(conn.scalar(statements.cancel_requested, {"p_run_id": run_id}))
 
-    async def runs_to_publish(
-        self, *, unpublished_for: float, requeue_after: float, limit: int = 500
+    @transaction
+    def runs_to_publish(
+        self, conn: sa.Connection, *, unpublished_for: float, requeue_after: float, limit: int = 500
     ) -> list[tuple[str, int]]:
         """What the sweeper publishes again, as (run id, deliveries): queued runs that never
         reached the run queue (or whose message was lost), and running runs whose worker died
@@ -215,12 +223,11 @@ class LeasesMixin(StoreConnection):
             .order_by(runs.c.created_at)
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
-            return [(row.id, row.deliveries) for row in await conn.execute(query)]
+        return [(row.id, row.deliveries) for row in conn.execute(query)]
 
 
-async def _finish_step(conn: Any, run_id: str, step: StepOutcome, now: datetime) -> None:
-    await conn.execute(
+def _finish_step(conn: sa.Connection, run_id: str, step: StepOutcome, now: datetime) -> None:
+    conn.execute(
         statements.finish_step,
         {
             "p_run_id": run_id,
@@ -232,4 +239,4 @@ async def _finish_step(conn: Any, run_id: str, step: StepOutcome, now: datetime)
         },
     )
     event = "step.retrying" if step.status == StepStatus.pending else f"step.{step.status}"
-    await _history(conn, run_id, event, step_id=step.step_id, detail=step.error, at=now)
+    _history(conn, run_id, event, step_id=step.step_id, detail=step.error, at=now)

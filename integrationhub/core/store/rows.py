@@ -22,7 +22,7 @@ def _parsed_flow(definition: str) -> Flow:
     return Flow.model_validate_json(definition)
 
 
-async def _history(
+def _history(
     conn: Any,
     run_id: str,
     event: str,
@@ -31,7 +31,7 @@ async def _history(
     detail: str | None = None,
     at: datetime | None = None,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         statements.insert_history,
         {
             "run_id": run_id,

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from integrationhub.core.schema import run_history, run_steps, runs, utcnow
 from integrationhub.core.store import statements
-from integrationhub.core.store.connection import StoreConnection
+from integrationhub.core.store.connection import StoreConnection, transaction
 from integrationhub.core.store.rows import _history, _run_public, _step_public
 from integrationhub.errors import IdempotencyConflict, RunNotFound, RunStateConflict
 from integrationhub.models.flow import Flow
@@ -35,34 +35,7 @@ class RunsMixin(StoreConnection):
         run_id = str(uuid.uuid4())
         now = utcnow()
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    statements.insert_run,
-                    {
-                        "id": run_id,
-                        "flow_id": flow.id,
-                        "status": RunStatus.queued,
-                        "parameters": parameters,
-                        "flow": flow.model_dump(mode="json", include=set(Flow.model_fields)),
-                        "idempotency_key": idempotency_key,
-                        "deliveries": 0,
-                        "created_at": now,
-                    },
-                )
-                await conn.execute(
-                    statements.insert_steps,
-                    [
-                        {
-                            "run_id": run_id,
-                            "step_id": step.id,
-                            "position": position,
-                            "status": StepStatus.pending,
-                            "attempts": 0,
-                        }
-                        for position, step in enumerate(flow.steps)
-                    ],
-                )
-                await _history(conn, run_id, "queued", detail=f"triggered via {source}", at=now)
+            await self._insert_run(run_id, flow, parameters, idempotency_key, source, now)
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -91,95 +64,138 @@ class RunsMixin(StoreConnection):
         )
         return run, True
 
+    @transaction
+    def _insert_run(
+        self,
+        conn: sa.Connection,
+        run_id: str,
+        flow: Flow,
+        parameters: dict[str, Any],
+        idempotency_key: str | None,
+        source: str,
+        now: datetime,
+    ) -> None:
+        conn.execute(
+            statements.insert_run,
+            {
+                "id": run_id,
+                "flow_id": flow.id,
+                "status": RunStatus.queued,
+                "parameters": parameters,
+                "flow": flow.model_dump(mode="json", include=set(Flow.model_fields)),
+                "idempotency_key": idempotency_key,
+                "deliveries": 0,
+                "created_at": now,
+            },
+        )
+        conn.execute(
+            statements.insert_steps,
+            [
+                {
+                    "run_id": run_id,
+                    "step_id": step.id,
+                    "position": position,
+                    "status": StepStatus.pending,
+                    "attempts": 0,
+                }
+                for position, step in enumerate(flow.steps)
+            ],
+        )
+        _history(conn, run_id, "queued", detail=f"triggered via {source}", at=now)
+
     async def _run_by_key(self, key: str) -> RunPublic:
-        async with self.engine.connect() as conn:
-            run_id = await conn.scalar(sa.select(runs.c.id).where(runs.c.idempotency_key == key))
+        run_id = await self.transaction(
+            lambda conn: conn.scalar(sa.select(runs.c.id).where(runs.c.idempotency_key == key))
+        )
         return await self.get_run(run_id)
 
     async def cancel(self, run_id: str) -> RunPublic:
         """A queued run is cancelled at once; a running one when its current step ends."""
-        now = utcnow()
-        async with self.engine.begin() as conn:
-            queued = await conn.execute(
-                runs.update()
-                .where(runs.c.id == run_id, runs.c.status == RunStatus.queued)
-                .values(
-                    status=RunStatus.cancelled, finished_at=now, error="cancelled before it started"
-                )
-            )
-            running = await conn.execute(
-                runs.update()
-                .where(runs.c.id == run_id, runs.c.status == RunStatus.running)
-                .values(cancel_requested=True)
-            )
-            if queued.rowcount or running.rowcount:
-                event = "cancelled" if queued.rowcount else "cancel_requested"
-                await _history(conn, run_id, event, detail="through the API", at=now)
-        if not (queued.rowcount or running.rowcount):
+        if not await self._cancel(run_id):
             run = await self.get_run(run_id)
             raise RunStateConflict(
                 f"run {run_id} is {run.status}; only queued or running runs can be cancelled"
             )
         return await self.get_run(run_id)
 
+    @transaction
+    def _cancel(self, conn: sa.Connection, run_id: str) -> bool:
+        now = utcnow()
+        queued = conn.execute(
+            runs.update()
+            .where(runs.c.id == run_id, runs.c.status == RunStatus.queued)
+            .values(
+                status=RunStatus.cancelled, finished_at=now, error="cancelled before it started"
+            )
+        )
+        running = conn.execute(
+            runs.update()
+            .where(runs.c.id == run_id, runs.c.status == RunStatus.running)
+            .values(cancel_requested=True)
+        )
+        if not (queued.rowcount or running.rowcount):
+            return False
+        event = "cancelled" if queued.rowcount else "cancel_requested"
+        _history(conn, run_id, event, detail="through the API", at=now)
+        return True
+
     async def retry(self, run_id: str) -> RunPublic:
         """Queue a failed or cancelled run again from its first unfinished step: steps that
         succeeded keep their output, and steps that were skipped stay so; neither is repeated."""
-        now = utcnow()
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                runs.update()
-                .where(
-                    runs.c.id == run_id, runs.c.status.in_([RunStatus.failed, RunStatus.cancelled])
-                )
-                .values(
-                    status=RunStatus.queued,
-                    error=None,
-                    finished_at=None,
-                    cancel_requested=False,
-                    enqueued_at=None,
-                )
-            )
-            if result.rowcount == 1:
-                # A person decided: a step whose outcome was unknown is repeated too.
-                await conn.execute(
-                    run_steps.update()
-                    .where(
-                        run_steps.c.run_id == run_id,
-                        run_steps.c.status.not_in([StepStatus.succeeded, StepStatus.skipped]),
-                    )
-                    .values(status=StepStatus.pending, attempts=0, error=None, finished_at=None)
-                )
-                await _history(conn, run_id, "retried", detail="through the API", at=now)
-        if result.rowcount != 1:
+        if not await self._retry(run_id):
             run = await self.get_run(run_id)
             raise RunStateConflict(
                 f"run {run_id} is {run.status}; only failed or cancelled runs can be retried"
             )
         return await self.get_run(run_id)
 
-    async def get_run(self, run_id: str) -> RunPublic:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(runs).where(runs.c.id == run_id))).one_or_none()
-            if row is None:
-                raise RunNotFound(run_id)
-            steps = await self._steps(conn, run_id)
-        return _run_public(row, steps)
+    @transaction
+    def _retry(self, conn: sa.Connection, run_id: str) -> bool:
+        result = conn.execute(
+            runs.update()
+            .where(runs.c.id == run_id, runs.c.status.in_([RunStatus.failed, RunStatus.cancelled]))
+            .values(
+                status=RunStatus.queued,
+                error=None,
+                finished_at=None,
+                cancel_requested=False,
+                enqueued_at=None,
+            )
+        )
+        if result.rowcount != 1:
+            return False
+        # A person decided: a step whose outcome was unknown is repeated too.
+        conn.execute(
+            run_steps.update()
+            .where(
+                run_steps.c.run_id == run_id,
+                run_steps.c.status.not_in([StepStatus.succeeded, StepStatus.skipped]),
+            )
+            .values(status=StepStatus.pending, attempts=0, error=None, finished_at=None)
+        )
+        _history(conn, run_id, "retried", detail="through the API", at=utcnow())
+        return True
 
-    async def history(self, run_id: str) -> list[RunEvent]:
-        await self.get_run(run_id)
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(run_history)
-                    .where(run_history.c.run_id == run_id)
-                    .order_by(run_history.c.id)
-                )
-            ).all()
+    @transaction
+    def get_run(self, conn: sa.Connection, run_id: str) -> RunPublic:
+        row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one_or_none()
+        if row is None:
+            raise RunNotFound(run_id)
+        return _run_public(row, self._steps(conn, run_id))
+
+    @transaction
+    def history(self, conn: sa.Connection, run_id: str) -> list[RunEvent]:
+        if conn.scalar(sa.select(runs.c.id).where(runs.c.id == run_id)) is None:
+            raise RunNotFound(run_id)
+        rows = conn.execute(
+            sa.select(run_history).where(run_history.c.run_id == run_id).order_by(run_history.c.id)
+        )
         return [RunEvent(at=r.at, event=r.event, step_id=r.step_id, detail=r.detail) for r in rows]
 
-    async def list_runs(
+    @transaction
+    def list_runs(
         self,
+        conn: sa.Connection,
         *,
         flow_id: str | None = None,
         status: RunStatus | None = None,
@@ -201,41 +217,34 @@ class RunsMixin(StoreConnection):
             query = query.where(runs.c.created_at < created_before)
         if after:
             query = query.where(sa.tuple_(runs.c.created_at, runs.c.id) < sa.tuple_(*after))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-            ids = [row.id for row in rows]
-            step_rows = (
-                await conn.execute(
-                    sa.select(run_steps)
-                    .where(run_steps.c.run_id.in_(ids))
-                    .order_by(run_steps.c.position)
-                )
-            ).all()
+        rows = conn.execute(query).all()
+        ids = [row.id for row in rows]
+        step_rows = conn.execute(
+            sa.select(run_steps).where(run_steps.c.run_id.in_(ids)).order_by(run_steps.c.position)
+        ).all()
         by_run: dict[str, list[StepPublic]] = {run_id: [] for run_id in ids}
         for step in step_rows:
             by_run[step.run_id].append(_step_public(step))
         return [_run_public(row, by_run[row.id]) for row in rows]
 
-    async def delete_finished(self, *, before: datetime, batch: int) -> int:
+    @transaction
+    def delete_finished(self, conn: sa.Connection, *, before: datetime, batch: int) -> int:
         """Delete up to ``batch`` runs that finished before ``before`` (steps and history go
         with them). Small batches keep each transaction, and its locks, short."""
-        async with self.engine.begin() as conn:
-            ids = (
-                await conn.scalars(
-                    sa.select(runs.c.id)
-                    .where(runs.c.finished_at < before)
-                    .order_by(runs.c.finished_at)
-                    .limit(batch)
-                )
-            ).all()
-            if not ids:
-                return 0
-            # Explicit child deletes: SQLite enforces ON DELETE CASCADE only per connection.
-            await conn.execute(run_history.delete().where(run_history.c.run_id.in_(ids)))
-            await conn.execute(run_steps.delete().where(run_steps.c.run_id.in_(ids)))
-            await conn.execute(runs.delete().where(runs.c.id.in_(ids)))
+        ids = conn.scalars(
+            sa.select(runs.c.id)
+            .where(runs.c.finished_at < before)
+            .order_by(runs.c.finished_at)
+            .limit(batch)
+        ).all()
+        if not ids:
+            return 0
+        # Explicit child deletes: SQLite enforces ON DELETE CASCADE only per connection.
+        conn.execute(run_history.delete().where(run_history.c.run_id.in_(ids)))
+        conn.execute(run_steps.delete().where(run_steps.c.run_id.in_(ids)))
+        conn.execute(runs.delete().where(runs.c.id.in_(ids)))
         return len(ids)
 
-    async def _steps(self, conn: Any, run_id: str) -> list[StepPublic]:
-        rows = await conn.execute(statements.steps_of_run, {"p_run_id": run_id})
+    def _steps(self, conn: sa.Connection, run_id: str) -> list[StepPublic]:
+        rows = conn.execute(statements.steps_of_run, {"p_run_id": run_id})
         return [_step_public(row) for row in rows]
