@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also record py-spy profiles of the hub under load")  # fmt: skip
     parser.add_argument("--scaleout-store", choices=["postgresql", "sqlite"], default="postgresql",
                         help="the store both hubs share in scale-out")  # fmt: skip
+    parser.add_argument("--worker-processes", type=int, default=0, metavar="N",
+                        help="start the hub with INTEGRATIONHUB_WORKER_PROCESSES=N (scenarios "
+                        "on the standard hub: intake, e2e, pulsar, http)")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, data)")
     parser.add_argument("--wait-quiet", type=float, default=120.0, metavar="SECONDS",
                         help="before each scenario, wait up to this long for other processes "
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         results_dir=args.results,
         profile=args.profile,
         scaleout_store=args.scaleout_store,
+        worker_processes=args.worker_processes,
     )
     args.results.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -72,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "mode": "quick" if args.quick else "full",
         "sizes": asdict(sizes),
+        "worker_processes": args.worker_processes,
         "machine": machine(),
         "duration_s": round(time.monotonic() - started, 1),
         "background_cores_before_scenario": background,

@@ -150,13 +150,16 @@ class HubProcess:
             return sum(1 for line in log if needle in line)
 
     def engines(self) -> dict[str, int]:
-        """The embedded engines this hub runs: ``{"pulsar-lite": pid, "openbao": pid}``."""
+        """The processes this hub runs: its embedded engines and its worker processes,
+        ``{"pulsar-lite": pid, "openbao": pid, "hub-worker-0": pid}``."""
         found = {}
-        for pid, command in children(self.pid).items():
+        for pid, command in sorted(children(self.pid).items()):
             if "pulsar" in command:
                 found["pulsar-lite"] = pid
             elif "bao" in command:
                 found["openbao"] = pid
+            elif "python" in command:  # `python -m integrationhub worker`
+                found[f"hub-worker-{sum(k.startswith('hub-worker') for k in found)}"] = pid
         return found
 
     async def stop(self) -> None:

@@ -2,7 +2,9 @@
 
 With nothing configured, the hub starts the real engines itself (OpenBao, pulsar-lite, SQLite in
 the data dir); with ``VAULT_ADDR``, ``INTEGRATIONHUB_PULSAR_URL`` and
-``INTEGRATIONHUB_DATABASE_URL`` the same code points at existing ones.
+``INTEGRATIONHUB_DATABASE_URL`` the same code points at existing ones. Runs execute in this
+process, or, with ``INTEGRATIONHUB_WORKER_PROCESSES``, in worker processes it starts
+(``workers.py``) while this one takes triggers.
 """
 
 from __future__ import annotations
@@ -10,37 +12,30 @@ from __future__ import annotations
 import functools
 import os
 import secrets
-import socket
-import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import httpx
 import structlog
 
+from integrationhub.backbone import Backbone
 from integrationhub.connectors.registry import Registry
 from integrationhub.core import logs
 from integrationhub.core.bus import Bus
 from integrationhub.core.catalog import Catalog
 from integrationhub.core.credentials import CredentialStore
-from integrationhub.core.engine import Engine
-from integrationhub.core.events import RunEvents
-from integrationhub.core.http import new_client
 from integrationhub.core.inbound import Inbound, plan_sources
 from integrationhub.core.periodic import Periodic
 from integrationhub.core.queue import RunQueue
-from integrationhub.core.ratelimit import RateLimiter
 from integrationhub.core.retention import delete_expired_runs
 from integrationhub.core.schedules import Scheduler
 from integrationhub.core.store import Store
 from integrationhub.core.topic_triggers import TopicTriggers
 from integrationhub.core.triggers import Triggers
-from integrationhub.core.vault_client import VaultCredentialStore
 from integrationhub.embedded.mail_sink import MailSink
-from integrationhub.embedded.openbao import EmbeddedOpenBao
-from integrationhub.embedded.pulsar import EmbeddedPulsar
 from integrationhub.errors import CredentialNotFound
 from integrationhub.settings import Settings
+from integrationhub.workers import WorkerProcesses
 
 __all__ = ["Hub"]
 
@@ -61,6 +56,7 @@ class Hub:
     schedules: Scheduler
     inbound: Inbound
     http: httpx.AsyncClient
+    workers: WorkerProcesses | None
     _stack: AsyncExitStack
 
     @classmethod
@@ -70,58 +66,22 @@ class Hub:
         async with AsyncExitStack() as stack:
             registry = Registry.from_entry_points()
             sources = plan_sources(settings.sources, registry=registry, pulsar=settings.pulsar)
-            store = await Store.open(settings.resolved_database_url, migrate=settings.auto_migrate)
-            stack.push_async_callback(store.close)
-
-            vault_addr, vault_token = settings.vault.addr, None
-            if settings.vault.embedded:
-                openbao = EmbeddedOpenBao(settings.data_dir)
-                vault_addr, vault_token = await openbao.start()
-                stack.push_async_callback(openbao.stop)
-            assert vault_addr is not None
-            credentials = VaultCredentialStore(settings.vault, addr=vault_addr, token=vault_token)
-            stack.push_async_callback(credentials.close)
-
-            pulsar_url = settings.pulsar.url
-            if settings.pulsar.embedded:
-                broker = EmbeddedPulsar(settings.data_dir)
-                pulsar_url = await broker.start()
-                stack.push_async_callback(broker.stop)
-            assert pulsar_url is not None
-            bus = Bus(settings.pulsar, url=pulsar_url)
-            await bus.start()
-            stack.push_async_callback(bus.close)
-
-            http = new_client(
-                timeout=settings.http.timeout,
-                max_response_bytes=settings.http.max_response_bytes,
-                allow=settings.http.allow_networks,
-            )
-            stack.push_async_callback(http.aclose)
-            rate_limits = RateLimiter.from_settings(settings.ratelimit)
-            stack.push_async_callback(rate_limits.close)
-
-            events = RunEvents(
-                publish=bus.publish,
-                topic=settings.pulsar.topic(settings.pulsar.run_events_topic),
-            )
-            stack.push_async_callback(events.drain)
+            backbone = await Backbone.start(settings, registry, stack)
+            store, credentials, bus = backbone.store, backbone.credentials, backbone.bus
+            http = backbone.http
             catalog = Catalog(store=store, registry=registry, flows_dir=settings.flows_dir)
             queue = RunQueue(bus=bus, store=store, settings=settings)
-            engine = Engine(
-                store=store,
-                credentials=credentials,
-                registry=registry,
-                http=http,
-                bus=bus,
-                events=events,
-                owner=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-                lease=settings.run_lease_seconds,
-                rate_limits=rate_limits,
-            )
-            stack.push_async_callback(engine.connections.close)  # once no run is executing
-            await queue.start(engine)
+            if settings.worker_processes:
+                # Runs execute in worker processes of their own; this one takes triggers.
+                workers = WorkerProcesses(settings, backbone.environment())
+                await workers.start()
+                stack.push_async_callback(workers.stop)
+                await queue.start(None)
+            else:
+                workers = None
+                await queue.start(backbone.engine)
             stack.push_async_callback(queue.stop)
+            events = backbone.events
             triggers = Triggers(catalog=catalog, store=store, queue=queue, events=events)
             topic_triggers = TopicTriggers(
                 bus=bus, triggers=triggers, catalog=catalog, settings=settings
@@ -145,7 +105,7 @@ class Hub:
                 credentials=credentials,
                 bus=bus,
                 http=http,
-                owner=engine.owner,
+                owner=backbone.engine.owner,
                 settings=settings,
             )
             await inbound.start()
@@ -177,6 +137,7 @@ class Hub:
                 schedules=schedules,
                 inbound=inbound,
                 http=http,
+                workers=workers,
                 _stack=stack.pop_all(),
             )
         log.info("hub.started", embedded=settings.embedded, data_dir=str(settings.data_dir))

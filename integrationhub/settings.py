@@ -55,6 +55,10 @@ class PulsarSettings(BaseSettings):
 
     url: str | None = None
     token: SecretStr | None = None
+    # For pulsar+ssl://: the CA bundle (PEM) to trust instead of certifi's, e.g. a private CA's;
+    # the broker's certificate must name the URL's host unless validation is turned off.
+    tls_trust_certs: Path | None = None
+    tls_validate_hostname: bool = True
     tenant: str = "public"
     namespace: str = "default"
     triggers_topic: str = "integrationhub.triggers"
@@ -166,7 +170,9 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     log_level: str = "INFO"
     max_body_bytes: int = Field(1024 * 1024, gt=0)
-    worker_concurrency: int = Field(16, ge=1)
+    worker_concurrency: int = Field(16, ge=1)  # runs at once, per process that executes runs
+    # Processes that execute runs beside the one serving the API (workers.py); 0: it does.
+    worker_processes: int = Field(0, ge=0, le=64)
     run_lease_seconds: float = Field(60.0, gt=0)
     sweep_interval: float = Field(5.0, gt=0)
     run_retention_days: float = Field(30.0, gt=0)

@@ -81,6 +81,7 @@ class Context:
     results_dir: Path
     profile: bool = False
     scaleout_store: str = "postgresql"
+    worker_processes: int = 0  # INTEGRATIONHUB_WORKER_PROCESSES of the standard hub
     rows: list[Row] = field(default_factory=list)
 
     def say(self, message: str) -> None:
@@ -146,6 +147,8 @@ async def standard_hub(
     workdir.mkdir(parents=True, exist_ok=True)
     sink = await start_sink("smtp", workdir)
     try:
+        if ctx.worker_processes:
+            env = {"INTEGRATIONHUB_WORKER_PROCESSES": str(ctx.worker_processes), **(env or {})}
         hub = await HubProcess.start(workdir, env=env)
         try:
             await hub.put_smtp_credential(sink.port)

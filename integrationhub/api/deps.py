@@ -14,7 +14,8 @@ from integrationhub.hub import Hub
 __all__ = ["HubDep", "check_api_key", "require_api_key"]
 
 
-def _hub(request: Request) -> Hub:
+async def _hub(request: Request) -> Hub:
+    # async: FastAPI runs a plain ``def`` dependency on its thread pool, a hand-off per request
     return request.app.state.hub  # type: ignore[no-any-return]
 
 

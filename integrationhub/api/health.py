@@ -8,12 +8,14 @@ the credential store or the broker down it still accepts and persists triggers, 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from integrationhub.api.deps import HubDep
 
@@ -35,11 +37,15 @@ async def _component(check: Callable[[], Awaitable[None]]) -> dict[str, Any]:
 
 @router.get("/health")
 async def health(hub: HubDep) -> JSONResponse:
-    names = ("database", "credentials", "broker")
-    results = await asyncio.gather(
-        _component(hub.store.check), _component(hub.credentials.check), _component(hub.bus.check)
-    )
-    components = dict(zip(names, results, strict=True))
+    checks = {
+        "database": hub.store.check,
+        "credentials": hub.credentials.check,
+        "broker": hub.bus.check,
+    }
+    if hub.workers is not None:
+        checks["workers"] = hub.workers.check
+    results = await asyncio.gather(*(_component(check) for check in checks.values()))
+    components = dict(zip(checks, results, strict=True))
     down = [name for name, state in components.items() if state["status"] != "up"]
     status = "ok" if not down else "down" if "database" in down else "degraded"
     return JSONResponse(
@@ -50,4 +56,13 @@ async def health(hub: HubDep) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+def _registry() -> CollectorRegistry:
+    """This process's metrics, or, with worker processes, every process's (``workers.py``)."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry

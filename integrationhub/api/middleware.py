@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from fastapi.routing import iter_route_contexts
 from prometheus_client import Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -77,6 +79,23 @@ class BodySizeLimit:
 class RequestMetrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Route -> its full template. A route of an included router knows only its own path
+        # ("/trigger"); the app's route contexts know it with the prefix ("/api/v1/trigger").
+        self._templates: dict[int, str] = {}
+
+    def _template(self, scope: Scope) -> str:
+        route: Any = scope.get("route")
+        if route is None:
+            return "unmatched"
+        template = self._templates.get(id(route))
+        if template is None:
+            self._templates.update(
+                (id(context.original_route), context.path_format or context.path or "")
+                for context in iter_route_contexts(scope["app"].routes)
+            )
+            template = self._templates.get(id(route)) or getattr(route, "path", "unmatched")
+            self._templates[id(route)] = template  # not looked for again
+        return template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,7 +113,6 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = scope.get("route")
-            REQUEST_SECONDS.labels(
-                scope["method"], getattr(route, "path", "unmatched"), str(status)
-            ).observe(time.perf_counter() - started)
+            REQUEST_SECONDS.labels(scope["method"], self._template(scope), str(status)).observe(
+                time.perf_counter() - started
+            )

@@ -1,9 +1,11 @@
-"""The ``integrationhub`` command: ``serve`` the hub, and manage a running one over its API
-(flows, runs, credentials, connectors), or ``check`` flow files offline.
+"""The ``integrationhub`` command: ``serve`` the hub (or only execute runs: ``worker``), and
+manage a running one over its API (flows, runs, credentials, connectors), or ``check`` flow
+files offline.
 
-Every command but ``serve`` and ``check`` talks to the hub through ``integrationhub.client``,
-at ``--url`` / ``INTEGRATIONHUB_URL`` with ``--api-key`` / ``INTEGRATIONHUB_API_KEY`` (default:
-the key in ``.integrationhub/api-key``, which a hub started here creates).
+Every command but ``serve``, ``worker`` and ``check`` talks to the hub through
+``integrationhub.client``, at ``--url`` / ``INTEGRATIONHUB_URL`` with ``--api-key`` /
+``INTEGRATIONHUB_API_KEY`` (default: the key in ``.integrationhub/api-key``, which a hub started
+here creates).
 """
 
 from __future__ import annotations
@@ -69,17 +71,39 @@ def serve(
     ] = None,
 ) -> None:
     """Start the hub (with embedded OpenBao, pulsar-lite and SQLite unless configured)."""
+    import contextlib
+
     import uvicorn
 
-    from integrationhub.main import create_app
     from integrationhub.settings import Settings as HubSettings
+    from integrationhub.workers import shared_metrics
 
     settings = HubSettings()
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=settings.port if port is None else port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-    )
+    # Worker processes count their runs where /metrics can read them: set up before the
+    # app's modules define their metrics.
+    with shared_metrics() if settings.worker_processes else contextlib.nullcontext():
+        from integrationhub.main import create_app
+
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.host,
+            port=settings.port if port is None else port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+
+
+@app.command()
+def worker() -> None:
+    """Execute runs only, without the HTTP API: against the engines of a running hub (which
+    starts its own with INTEGRATIONHUB_WORKER_PROCESSES) or shared ones at scale."""
+    import asyncio
+
+    import uvloop
+
+    from integrationhub.settings import Settings as HubSettings
+    from integrationhub.workers import run_worker
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    asyncio.run(run_worker(HubSettings()))

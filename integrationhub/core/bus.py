@@ -1,7 +1,8 @@
 """Pulsar producers and consumers: the one event backbone, embedded or clustered.
 
 The same code talks to the pulsar-lite broker the hub starts itself and to an Apache Pulsar
-cluster; only the URL (``pulsar://`` or ``pulsar+ssl://``) and the optional token differ.
+cluster; only the URL (``pulsar://`` or ``pulsar+ssl://``), the optional token and, with TLS,
+the CAs to trust differ.
 
 The hub must run while the broker is away, so nothing here waits for it unboundedly:
 ``start()`` only logs when the broker is down, ``publish`` raises ``BusError`` within about
@@ -50,7 +51,12 @@ PUBLISHED = Counter(
 PUBLISH_ERRORS = Counter(
     "integrationhub_bus_publish_errors", "Publishes that raised BusError.", ["topic"]
 )
-CONNECTED = Gauge("integrationhub_bus_connected", "1 while the broker answers, else 0.")
+# With worker processes, the lowest of them: 0 as soon as one cannot reach the broker.
+CONNECTED = Gauge(
+    "integrationhub_bus_connected",
+    "1 while the broker answers, else 0.",
+    multiprocess_mode="livemin",
+)
 
 _UNREACHABLE = {pulsar.Result.Timeout, pulsar.Result.ConnectError, pulsar.Result.NotConnected}
 
@@ -95,13 +101,19 @@ class Bus:
         """Create the client and probe the broker once; a broker that is down is only logged."""
         if self._client is not None:
             return
-        token = self._settings.token
+        token, trust = self._settings.token, self._settings.tls_trust_certs
+        if trust is not None and not trust.is_file():
+            raise ConfigurationError(f"Pulsar TLS trust certificates not found: {trust}")
         try:
             self._client = Client(
                 self._url,
                 authentication=pulsar.AuthenticationToken(token.get_secret_value())
                 if token
                 else None,
+                # Used with pulsar+ssl:// only; without a file of its own the client trusts
+                # certifi's CAs.
+                tls_trust_certs_file_path=str(trust) if trust is not None else None,
+                tls_validate_hostname=self._settings.tls_validate_hostname,
                 operation_timeout_seconds=max(1, math.ceil(self._timeout)),
                 connection_timeout_ms=max(100, int(self._timeout * 1000)),
                 logger=_client_logger(),

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import pulsar
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from pulsar.asyncio import Consumer, PulsarException
 
 from integrationhub.errors import BusError
@@ -42,6 +42,19 @@ CONSUMED = Counter(
     "integrationhub_bus_messages_consumed",
     "Messages handled by a subscription, by outcome (ack, nack, dead_letter).",
     ["topic", "subscription", "outcome"],
+)
+REDELIVERED = Counter(
+    "integrationhub_bus_messages_redelivered",
+    "Messages received again: after a negative acknowledgement, or from a consumer that went away.",
+    ["topic", "subscription"],
+)
+# The client exposes no backlog, only each message's publish time: lag is a message's age when
+# a subscription receives it (redelivery delays included).
+LAG = Histogram(
+    "integrationhub_bus_consumer_lag_seconds",
+    "Time from a message's publication to its receipt by a subscription.",
+    ["topic", "subscription"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600),
 )
 
 _MAX_REASON = 2000
@@ -206,6 +219,10 @@ class Subscription:
     async def _handle(self, consumer: Consumer, received: Any) -> None:
         try:
             message = _detach(received)
+            if message.redelivery_count:
+                REDELIVERED.labels(self.topic, self.name).inc()
+            age = (datetime.now(UTC) - message.published_at).total_seconds()
+            LAG.labels(self.topic, self.name).observe(max(age, 0.0))  # clocks may disagree
             outcome = "ack"
             try:
                 await self._handler(message)

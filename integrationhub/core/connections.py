@@ -8,9 +8,12 @@ login handshake rather than a thousand::
         await smtp.send_message(message)
 
 A connection goes back to the pool when the block ends normally and is closed when it raises,
-since after an error its protocol state is unknown. Idle connections are kept per key (the
-credential: different secrets never share one), a few at most; one idle past ``idle_timeout``
-is not used again, but closed when its key is next asked for, or when the pool closes.
+since after an error its protocol state is unknown; when the block was cancelled (the action's
+timeout, say), it is dropped with ``abort`` if given, without waiting on the remote side: a
+polite close would wait for the answer the call was cancelled for. Idle connections are kept
+per key (the credential: different secrets never share one), a few at most; one idle past
+``idle_timeout`` is not used again, but closed when its key is next asked for, or when the
+pool closes.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class ConnectionPool:
         close: Callable[[T], Awaitable[None]],
         *,
         usable: Callable[[T], bool] = lambda _: True,
+        abort: Callable[[T], object] | None = None,
     ) -> AsyncIterator[T]:
         """An idle connection for ``key`` that is still ``usable``, else a new one."""
         connection = await self._take(key, usable)
@@ -70,6 +74,12 @@ class ConnectionPool:
             CONNECTIONS.labels("reused").inc()
         try:
             yield connection
+        except asyncio.CancelledError:
+            if abort is None:
+                await _quietly(close, connection)
+            else:
+                abort(connection)
+            raise
         except BaseException:
             await _quietly(close, connection)
             raise

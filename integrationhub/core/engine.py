@@ -59,7 +59,9 @@ log = structlog.get_logger()
 RUNS = Counter(
     "integrationhub_runs_total", "Runs finished, by flow and status", ["flow_id", "status"]
 )
-RUNS_IN_PROGRESS = Gauge("integrationhub_runs_in_progress", "Runs executing in this process")
+RUNS_IN_PROGRESS = Gauge(
+    "integrationhub_runs_in_progress", "Runs executing", multiprocess_mode="livesum"
+)
 STEP_SECONDS = Histogram(
     "integrationhub_step_duration_seconds",
     "One attempt of a step, by action and outcome",

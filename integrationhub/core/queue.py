@@ -55,6 +55,11 @@ class RunQueue:
         ``deliveries`` is the run's count as published: the note that it was published is
         kept only if no worker has taken the run since.
         """
+        if not self.bus.connected:
+            # Not worth a publish timeout per trigger: the sweeper publishes it once the
+            # broker answers again.
+            log.warning("run.enqueue_deferred", run_id=run_id, reason="the broker is unavailable")
+            return False
         try:
             await self.bus.publish(self.topic, run_id.encode(), key=run_id)
         except BusError as exc:
@@ -63,17 +68,22 @@ class RunQueue:
         self._published.setdefault(deliveries, []).append(run_id)
         return True
 
-    async def start(self, engine: Engine) -> None:
-        async def handle(message: Message) -> None:
-            await engine.execute(_run_id(message.payload))
+    async def start(self, engine: Engine | None, *, sweep: bool = True) -> None:
+        """Execute queued runs with ``engine`` (None: runs execute in other processes), and
+        ``sweep`` for runs the queue missed (one sweeping process per hub is enough)."""
+        if engine is not None:
 
-        self._subscription = self.bus.subscribe(
-            self.topic,
-            self.settings.pulsar.workers_subscription,
-            handle,
-            concurrency=self.settings.worker_concurrency,
-        )
-        self._sweeper.start()
+            async def handle(message: Message) -> None:
+                await engine.execute(_run_id(message.payload))
+
+            self._subscription = self.bus.subscribe(
+                self.topic,
+                self.settings.pulsar.workers_subscription,
+                handle,
+                concurrency=self.settings.worker_concurrency,
+            )
+        if sweep:
+            self._sweeper.start()
         self._marker.start()
 
     async def stop(self) -> None:

@@ -72,12 +72,15 @@ class Triggers:
 
     async def wait(self, run_id: str, *, timeout: float) -> RunPublic:
         """The run once it has finished, or as it is when ``timeout`` runs out. Runs finished
-        in this process wake the waiter at once; others are seen by polling the store."""
+        in this process wake the waiter at once; others (finished by a worker process or
+        another replica) are seen by polling the store, soon at first, then every 0.5 s."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        interval = 0.05
         while True:
             run = await self.store.get_run(run_id)
             remaining = deadline - loop.time()
             if run.status.finished or remaining <= 0:
                 return run
-            await self.events.finished(run_id, timeout=min(remaining, 0.5))
+            await self.events.finished(run_id, timeout=min(remaining, interval))
+            interval = min(interval * 2, 0.5)

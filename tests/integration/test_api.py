@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import io
+import json
+import logging
+from collections.abc import Iterator
 
-from tests.support.hub import API_KEY, SEED
+import pytest
+import structlog
+
+from tests.support.hub import API_KEY, SEED, hub_settings, running_hub
 
 pytestmark = pytest.mark.integration
 
@@ -13,6 +19,23 @@ def error_of(response) -> dict[str, str]:
     body = response.json()
     assert set(body) == {"error"}, body
     return body["error"]
+
+
+@pytest.fixture
+def hub_log(hub) -> Iterator[io.StringIO]:
+    """What the hub logs from now on, rendered as it renders its stdout (JSON lines). capfd
+    cannot see that: the hub's handler writes to the sys.stdout it found when it started."""
+    root = logging.getLogger()
+    (rendering,) = [
+        handler
+        for handler in root.handlers
+        if isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter)
+    ]
+    capture = logging.StreamHandler(io.StringIO())
+    capture.setFormatter(rendering.formatter)
+    root.addHandler(capture)
+    yield capture.stream
+    root.removeHandler(capture)
 
 
 # Authentication ---------------------------------------------------------------------------
@@ -121,6 +144,19 @@ async def test_body_over_the_limit_is_413(hub):
     response = await hub.client.post("/api/v1/trigger", json=huge)
     assert response.status_code == 413
     assert error_of(response)["code"] == "payload_too_large"
+
+
+async def test_body_limit_is_configurable(tmp_path, openbao, pulsar_url):
+    addr, token = openbao
+    settings = hub_settings(
+        tmp_path, vault_addr=addr, vault_token=token, pulsar_url=pulsar_url, max_body_bytes=2048
+    )
+    async with running_hub(settings) as small:
+        over = {**SEED, "parameters": {**SEED["parameters"], "body": "x" * 2048}}
+        response = await small.client.post("/api/v1/trigger", json=over)
+        assert response.status_code == 413
+        assert "larger than 2048 bytes" in error_of(response)["message"]
+        assert (await small.client.post("/api/v1/trigger", json=SEED)).status_code == 202
 
 
 async def test_streamed_body_over_the_limit_without_length_is_413(hub):
@@ -277,7 +313,7 @@ async def test_builtin_flow_cannot_be_deleted_but_can_be_overridden(hub):
 SECRET = "pa55-w0rd-never-shown"
 
 
-async def test_credentials_api_returns_metadata_and_never_the_secret(hub, capfd):
+async def test_credentials_api_returns_metadata_and_never_the_secret(hub, hub_log):
     put = await hub.client.put(
         "/api/v1/credentials/mail",
         json={
@@ -319,7 +355,9 @@ async def test_credentials_api_returns_metadata_and_never_the_secret(hub, capfd)
     for response in responses:
         assert SECRET not in response.text
     assert "mail" in [c["id"] for c in responses[2].json()]
-    assert SECRET not in capfd.readouterr().out
+    logged = hub_log.getvalue()
+    assert '"event": "credential.written"' in logged
+    assert SECRET not in logged
 
     assert (await hub.client.delete("/api/v1/credentials/mail")).status_code == 204
     assert (await hub.client.get("/api/v1/credentials/mail")).status_code == 404
@@ -406,5 +444,32 @@ async def test_metrics_count_runs_by_flow_and_status(hub, smtp):
     await hub.client.post("/api/v1/trigger?wait=10", json=SEED)
     text = (await hub.client.get("/metrics")).text
     assert 'integrationhub_runs_total{flow_id="send-summary-email",status="succeeded"}' in text
+    assert (
+        'integrationhub_http_request_duration_seconds_count{method="POST",'
+        'route="/api/v1/trigger",status="200"}'
+    ) in text
     assert "integrationhub_step_duration_seconds_bucket" in text
     assert "integrationhub_credential_cache_total" in text
+
+
+async def test_logs_are_json_lines_with_run_flow_and_step_bound_and_secrets_redacted(
+    hub, smtp, hub_log
+):
+    await hub.put_smtp_credential(smtp.port)
+    run = (await hub.client.post("/api/v1/trigger?wait=10", json=SEED)).json()
+    assert run["status"] == "succeeded", run
+    # A careless call site: the processor, not the caller, keeps the secret out.
+    structlog.get_logger().info("probe", password=SECRET, data={"nested": {"api_key": SECRET}})
+
+    out = hub_log.getvalue()
+    events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    (step,) = [e for e in events if e["event"] == "step.succeeded"]
+    assert (step["run_id"], step["flow_id"], step["step"]) == (
+        run["run_id"],
+        "send-summary-email",
+        "send",
+    )
+    (probe,) = [e for e in events if e["event"] == "probe"]
+    assert probe["password"] == "[REDACTED]"
+    assert probe["data"] == {"nested": {"api_key": "[REDACTED]"}}
+    assert SECRET not in out

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
+import trustme
 from prometheus_client import REGISTRY
 
 from integrationhub.core.bus import Bus, Handler, Message, Reject, Retry
-from integrationhub.errors import BusError
+from integrationhub.errors import BusError, ConfigurationError
 from integrationhub.settings import PulsarSettings
 from tests.integration.conftest_pulsar import PulsarBroker
+from tests.support.pulsar import tls_front
 
 pytestmark = pytest.mark.integration
 
@@ -223,6 +227,34 @@ async def test_retry_uses_its_own_delay(make_bus: MakeBus, topic: str) -> None:
     assert inbox.times[1] - inbox.times[0] >= 0.9
 
 
+async def test_redeliveries_are_counted_and_each_receipt_measures_the_lag(
+    make_bus: MakeBus, topic: str
+) -> None:
+    bus = await make_bus()
+
+    def retry_twice(message: Message) -> None:
+        if message.redelivery_count < 2:
+            raise Retry("not yet", delay=0.5)
+
+    inbox = Inbox(retry_twice)
+    await bus.subscribe(topic, "workers", inbox).wait_subscribed(WAIT)
+
+    await bus.publish(topic, b"run-1")
+
+    await inbox.wait_for(3)
+    full = f"persistent://public/default/{topic}"
+    labels = {"topic": full, "subscription": "workers"}
+    await eventually(
+        lambda: (
+            REGISTRY.get_sample_value("integrationhub_bus_consumer_lag_seconds_count", labels) == 3
+        )
+    )
+    assert REGISTRY.get_sample_value("integrationhub_bus_messages_redelivered_total", labels) == 2
+    # The third receipt came at least two retry delays after the publication.
+    lag = REGISTRY.get_sample_value("integrationhub_bus_consumer_lag_seconds_sum", labels)
+    assert lag is not None and lag >= 0.9 * (0.5 + 1.0)
+
+
 async def test_rejected_message_is_dead_lettered_at_once_and_later_messages_flow(
     make_bus: MakeBus, settings: PulsarSettings, topic: str
 ) -> None:
@@ -245,6 +277,72 @@ async def test_rejected_message_is_dead_lettered_at_once_and_later_messages_flow
     assert letter.payload == b"poison"
     assert letter.properties["error"] == "not JSON"
     assert inbox.payloads.count(b"poison") == 1
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    return context
+
+
+async def test_pulsar_ssl_with_a_token_from_the_settings_reaches_the_broker(
+    pulsar_url: str,
+    ca: trustme.CA,
+    tls: ssl.SSLContext,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    topic: str,
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("INTEGRATIONHUB_PULSAR_TOKEN", "token-from-the-environment")
+    monkeypatch.setenv("INTEGRATIONHUB_PULSAR_TLS_TRUST_CERTS", str(ca_file))
+    settings = PulsarSettings()
+    async with tls_front(pulsar_url, tls) as front:
+        bus = Bus(settings, url=front.url, operation_timeout=2.0)
+        await bus.start()
+        try:
+            assert bus.connected
+            inbox = Inbox()
+            await bus.subscribe(topic, "readers", inbox).wait_subscribed(WAIT)
+            await bus.publish(topic, b"over TLS", key="k")
+            [message] = await inbox.wait_for(1)
+            assert (message.payload, message.key) == (b"over TLS", "k")
+        finally:
+            await bus.close()
+
+        # Every connection went through the TLS front and authenticated with the token.
+        assert front.connects
+        for connect in front.connects:
+            assert b"token" in connect
+            assert b"token-from-the-environment" in connect
+
+        # The broker's certificate is checked: its CA must be trusted, and it must name the host.
+        for url, trust in [
+            (front.url, None),  # certifi's CAs do not know the test's
+            (front.url.replace("localhost", "127.0.0.1"), ca_file),
+        ]:
+            untrusting = Bus(PulsarSettings(tls_trust_certs=trust), url=url, operation_timeout=1.0)
+            await untrusting.start()
+            try:
+                assert not untrusting.connected
+                with pytest.raises(BusError):
+                    await untrusting.publish(topic, b"refused")
+            finally:
+                await untrusting.close()
+    assert inbox.payloads == [b"over TLS"]
+
+
+async def test_missing_trust_certificates_are_a_configuration_error(tmp_path: Path) -> None:
+    settings = PulsarSettings(tls_trust_certs=tmp_path / "missing.pem")
+    with pytest.raises(ConfigurationError, match=r"missing\.pem"):
+        await Bus(settings, url="pulsar+ssl://localhost:6651").start()
 
 
 async def test_bus_starts_while_broker_is_down_and_works_once_it_is_back(

@@ -57,6 +57,24 @@ async def test_run_events_let_another_service_follow_a_run(hub, smtp, peer):
     assert all(m.json()["flow_id"] == "send-summary-email" and m.json()["at"] for m in received)
 
 
+async def test_run_events_report_a_failed_step_and_run(hub, peer):
+    events = peer.subscribe(hub.hub.settings.pulsar.run_events_topic)
+
+    # No credential stored: the step fails for good, and the run with it.
+    run_id = (await hub.client.post("/api/v1/trigger", json=SEED)).json()["run_id"]
+
+    received = await peer.receive(events, 4)
+    assert [m.json()["type"] for m in received] == [
+        "run.queued",
+        "run.running",
+        "step.finished",
+        "run.failed",
+    ]
+    assert {m.key for m in received} == {run_id}
+    assert received[2].json()["step"] == {"id": "send", "status": "failed"}
+    assert received[3].json()["status"] == "failed"
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
@@ -86,12 +104,13 @@ async def test_poison_trigger_is_dead_lettered_with_its_reason_and_does_not_bloc
     assert 'outcome="dead_letter"' in metrics
 
 
-def alert_flow(topic: str) -> dict[str, object]:
+def alert_flow(topic: str, subscription: str) -> dict[str, object]:
     return {
         "description": "Mail each alert published on the alerts topic",
         "trigger": {
             "pulsar": {
                 "topic": topic,
+                "subscription": subscription,
                 "parameters": {
                     "to": "{{ message.owner }}",
                     "subject": "Alert: {{ message.title }}",
@@ -118,7 +137,8 @@ def alert_flow(topic: str) -> dict[str, object]:
 async def test_flow_declaring_a_topic_trigger_runs_for_each_message(hub, smtp, peer):
     await hub.put_smtp_credential(smtp.port)
     suffix = hub.hub.settings.pulsar.runs_topic.removeprefix("runs-")
-    response = await hub.client.put("/api/v1/flows/alert-mail", json=alert_flow(f"alerts-{suffix}"))
+    flow = alert_flow(f"alerts-{suffix}", f"alert-mailers-{suffix}")
+    response = await hub.client.put("/api/v1/flows/alert-mail", json=flow)
     assert response.status_code == 201
 
     peer.publish(
@@ -134,6 +154,7 @@ async def test_flow_declaring_a_topic_trigger_runs_for_each_message(hub, smtp, p
     dead = peer.subscribe(hub.hub.settings.pulsar.dead_letter_topic)
     (letter,) = await peer.receive(dead, 1)
     assert "parameters.to" in letter.properties["error"] or "owner" in letter.properties["error"]
+    assert letter.properties["subscription"] == f"alert-mailers-{suffix}"  # the flow's own
 
 
 async def test_pulsar_publish_step_sends_json_to_any_topic(hub, peer):

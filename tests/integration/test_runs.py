@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -73,6 +74,10 @@ async def test_retry_reruns_from_the_failed_step_without_repeating_earlier_ones(
         "succeeded",
     ]
     assert all(entry["at"] for entry in history)
+    causes = {entry["event"]: entry["detail"] for entry in history}
+    assert causes["queued"] == "triggered via http"
+    assert "second-smtp" in causes["step.failed"] and causes["failed"] == failed["error"]
+    assert causes["retried"] == "through the API"
     again = await hub.client.post(f"/api/v1/runs/{run['run_id']}/retry")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "run_state_conflict"
@@ -127,21 +132,27 @@ async def test_cancel_of_a_queued_run_is_immediate_and_it_never_runs(
         assert (await hub.wait_for_run(second))["status"] == "succeeded"
 
 
-async def test_runs_page_through_with_a_cursor_and_filter_by_time(hub):
+async def test_runs_page_through_with_a_cursor_and_filter_by_flow_and_time(hub):
     ids = [(await hub.client.post("/api/v1/trigger", json=SEED)).json()["run_id"] for _ in range(5)]
+    await hub.put_flow(
+        {"id": "other", "steps": [{"id": "noop", "action": "transform", "input": {"value": 1}}]}
+    )
+    other = (await hub.trigger("other"))["run_id"]
     seen: list[str] = []
-    url = "/api/v1/runs?limit=2"
+    url = f"/api/v1/runs?limit=2&flow_id={SEED['flow_id']}"
     while url:
         response = await hub.client.get(url)
         seen += [run["run_id"] for run in response.json()]
         url = response.links.get("next", {}).get("url")
     assert seen == ids[::-1]
+    listed = (await hub.client.get("/api/v1/runs", params={"flow_id": "other"})).json()
+    assert [run["run_id"] for run in listed] == [other]
 
     first = (await hub.client.get(f"/api/v1/runs/{ids[0]}")).json()
     later = (
         await hub.client.get("/api/v1/runs", params={"created_after": first["created_at"]})
     ).json()
-    assert {r["run_id"] for r in later} == set(ids)
+    assert {r["run_id"] for r in later} == {*ids, other}
     earlier = (
         await hub.client.get("/api/v1/runs", params={"created_before": first["created_at"]})
     ).json()
@@ -175,6 +186,61 @@ async def test_retention_deletes_only_runs_finished_before_the_age(hub):
     assert orphans == 0
     assert REGISTRY.get_sample_value("integrationhub_runs_deleted_total") == counted_before + 2
     assert "integrationhub_runs_deleted_total" in (await hub.client.get("/metrics")).text
+
+
+async def test_retention_runs_by_itself_every_interval(
+    tmp_path: Path, openbao, pulsar_url, database_url, smtp
+):
+    addr, token = openbao
+    settings = hub_settings(
+        tmp_path,
+        vault_addr=addr,
+        vault_token=token,
+        pulsar_url=pulsar_url,
+        database_url=database_url,
+        run_retention_days=1 / 86400,  # a second
+        retention_interval=0.2,
+    )
+    async with running_hub(settings) as hub:
+        await hub.put_smtp_credential(smtp.port)
+        counted_before = REGISTRY.get_sample_value("integrationhub_runs_deleted_total") or 0
+        run = (await hub.client.post("/api/v1/trigger?wait=10", json=SEED)).json()
+        assert run["status"] == "succeeded", run
+
+        async with asyncio.timeout(10):
+            while (await hub.client.get(f"/api/v1/runs/{run['run_id']}")).status_code != 404:
+                await asyncio.sleep(0.1)
+
+        assert REGISTRY.get_sample_value("integrationhub_runs_deleted_total") >= counted_before + 1
+        assert (
+            REGISTRY.get_sample_value(
+                "integrationhub_runs_total", {"flow_id": SEED["flow_id"], "status": "succeeded"}
+            )
+            or 0
+        ) >= 1  # the deleted run still counts
+
+
+async def test_a_step_longer_than_the_lease_keeps_its_run_through_renewals(
+    tmp_path: Path, openbao, pulsar_url, database_url, smtp
+):
+    addr, token = openbao
+    settings = hub_settings(
+        tmp_path,
+        vault_addr=addr,
+        vault_token=token,
+        pulsar_url=pulsar_url,
+        database_url=database_url,
+        run_lease_seconds=1.0,
+    )
+    async with running_hub(settings) as hub:
+        await hub.put_smtp_credential(smtp.port)
+        smtp.delay = 3.0  # three leases: the sweeper would hand the run out again unrenewed
+
+        run = await hub.run_flow(SEED["flow_id"], SEED["parameters"])
+
+    assert run["status"] == "succeeded", run
+    assert run["deliveries"] == 1
+    assert len(smtp.messages) == 1
 
 
 async def test_step_left_sending_by_a_dead_worker_fails_as_outcome_unknown(hub, smtp):
@@ -214,6 +280,59 @@ async def test_flow_may_declare_a_step_repeatable_after_an_unknown_outcome(hub, 
     assert finished["status"] == "succeeded"
     assert finished["steps"][0]["attempts"] == 2
     assert len(smtp.messages) == 1
+
+
+async def test_step_of_an_action_safe_to_repeat_left_sending_by_a_dead_worker_is_repeated(hub):
+    await hub.put_flow(
+        {
+            "id": "shape",
+            "parameters": {"type": "object"},
+            "steps": [
+                {"id": "shape", "action": "transform", "input": {"value": "{{ parameters.name }}"}}
+            ],
+        }
+    )
+    assert hub.hub.registry.action("transform").safe_to_repeat
+    store = hub.hub.store
+    run, _ = await store.create_run(
+        flow=await hub.hub.catalog.get("shape"), parameters={"name": "x"}, idempotency_key=None
+    )
+    assert await store.claim(run.run_id, owner="dead-worker", lease=0.2)
+    await store.start_step(run.run_id, "shape", attempt=1, owner="dead-worker", lease=0.2)
+
+    finished = await hub.wait_for_run(run.run_id)
+
+    assert finished["status"] == "succeeded", finished
+    assert finished["steps"][0]["attempts"] == 2
+    assert finished["steps"][0]["output"] == {"value": "x"}
+    assert finished["deliveries"] == 2
+
+
+async def test_per_attempt_timeout_and_max_attempts_come_from_the_flow(hub, smtp):
+    await hub.put_smtp_credential(smtp.port)
+    await hub.put_flow(
+        {
+            "id": "slow-smtp",
+            "parameters": {"type": "object"},
+            "steps": [
+                {
+                    **TWO_STEPS["steps"][0],
+                    "credential": "smtp-credentials",
+                    "timeout": 0.5,
+                    "retry": {"max_attempts": 2, "initial_delay": 0.01, "max_delay": 0.01},
+                }
+            ],
+        }
+    )
+    smtp.delay = 5.0  # the server answers DATA long after each attempt's timeout
+    started = time.monotonic()
+
+    run = await hub.run_flow("slow-smtp")
+
+    assert time.monotonic() - started < 4.0  # no attempt waited for the server
+    assert run["status"] == "failed", run
+    assert run["steps"][0]["attempts"] == 2
+    assert run["error"].endswith("timed out after 0.5s (after 2 attempts)"), run["error"]
 
 
 ZULIP_FLOW = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.support.hub import SEED
 
@@ -134,3 +135,26 @@ async def test_smtp_down_fails_the_run_after_the_retries_with_the_servers_answer
     assert run["steps"][0]["attempts"] == 5
     assert "451" in run["error"] and "Mailbox busy" in run["error"]
     assert smtp.messages == []
+
+
+async def test_step_over_its_timeout_is_retried_then_fails_naming_the_timeout(hub, smtp):
+    await hub.put_smtp_credential(smtp.port)
+    flow = (await hub.hub.catalog.get("send-summary-email")).model_dump(exclude={"source"})
+    flow["id"] = "summary-in-time"
+    flow["steps"][0] |= {"timeout": 0.3, "retry": {"max_attempts": 2, "initial_delay": 0.01}}
+    await hub.put_flow(flow)
+    smtp.delay = 2.0  # the server answers DATA long after the step's timeout
+    retries = REGISTRY.get_sample_value(
+        "integrationhub_step_retries_total", {"action": "smtp-email"}
+    )
+
+    response = await hub.client.post(
+        "/api/v1/flows/summary-in-time/trigger?wait=20", json={"parameters": SEED["parameters"]}
+    )
+
+    run = response.json()
+    assert run["status"] == "failed", run
+    assert run["steps"][0]["attempts"] == 2
+    assert "timed out after 0.3s (after 2 attempts)" in run["error"]
+    after = REGISTRY.get_sample_value("integrationhub_step_retries_total", {"action": "smtp-email"})
+    assert after == (retries or 0) + 1

@@ -6,11 +6,15 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 
 from integrationhub.core.catalog import BUILTIN_FLOWS, load_flow_file
-from integrationhub.core.schema import utcnow
+from integrationhub.core.schema import metadata, utcnow
 from integrationhub.core.store import Store
 from integrationhub.errors import ConfigurationError
+from integrationhub.hub import Hub
+from integrationhub.settings import Settings
 from tests.support.hub import SEED
 
 pytestmark = pytest.mark.integration
@@ -26,6 +30,27 @@ async def test_hub_refuses_an_unmigrated_schema_when_told_to_migrate_out_of_band
     store = await Store.open(database_url, migrate=False)
     await store.check()
     await store.close()
+
+
+async def test_the_setting_auto_migrate_false_keeps_the_hub_from_starting_on_a_fresh_database(
+    database_url, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("INTEGRATIONHUB_AUTO_MIGRATE", "false")
+    settings = Settings(data_dir=tmp_path, database_url=database_url)
+    with pytest.raises(ConfigurationError, match="schema is at revision none"):
+        await Hub.start(settings)
+
+
+async def test_the_migrations_make_exactly_the_schema_the_code_uses(database_url):
+    store = await Store.open(database_url)
+    try:
+        async with store.engine.connect() as conn:
+            differences = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            )
+    finally:
+        await store.close()
+    assert differences == []
 
 
 async def test_one_idempotency_key_from_two_replicas_at_once_makes_one_run(database_url):

@@ -87,6 +87,9 @@ class HubProcess:
             limits=httpx.Limits(keepalive_expiry=2.0),
         )
         self._process: subprocess.Popen[bytes] | None = None
+        # Another way to start it (``python -m uvicorn integrationhub.main:app ...``), for the
+        # next start; by default ``integrationhub serve --host 127.0.0.1 --port <port>``.
+        self.command: list[str] | None = None
 
     def __repr__(self) -> str:
         return f"<HubProcess {self.name} pid={self.pid} port={self.port}>"
@@ -117,7 +120,8 @@ class HubProcess:
         with self.log_path.open("ab") as log_file:
             self._process = await asyncio.to_thread(
                 subprocess.Popen,
-                [str(COMMAND), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                self.command
+                or [str(COMMAND), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

@@ -71,7 +71,7 @@ class SmtpConnector(BaseConnector[SmtpCredential]):
         pool = self.context.connections or _ONE_OFF
         try:
             async with pool.connection(
-                _pool_key(cred), self._connect, _quit, usable=_is_connected
+                _pool_key(cred), self._connect, _quit, usable=_is_connected, abort=_drop
             ) as smtp:
                 refused, _ = await smtp.send_message(message, recipients=recipients)
         except aiosmtplib.SMTPAuthenticationError as exc:
@@ -148,6 +148,11 @@ async def _quit(smtp: aiosmtplib.SMTP) -> None:
         await smtp.quit()
     except aiosmtplib.SMTPException:
         smtp.close()
+
+
+def _drop(smtp: aiosmtplib.SMTP) -> None:
+    # The call was cancelled mid-transaction: no QUIT, which would wait for the server's answer.
+    smtp.close()
 
 
 def _answers(exc: aiosmtplib.SMTPRecipientsRefused) -> str:

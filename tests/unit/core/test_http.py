@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import time
 
 import httpx
 import pytest
@@ -79,6 +80,15 @@ def test_status_codes_are_classified_retryable_or_permanent(status, error):
     with pytest.raises(error) as caught:
         raise_for_status(response(status, body="nope"), what="Example POST /x")
     assert f"Example POST /x answered {status}: nope" in caught.value.message
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("form", ["seconds", "date"])
+def test_429_and_503_carry_their_retry_after_in_seconds_or_as_an_http_date(status, form):
+    wait = "30" if form == "seconds" else email.utils.formatdate(time.time() + 30, usegmt=True)
+    with pytest.raises(RetryableError) as caught:
+        raise_for_status(response(status, {"Retry-After": wait}), what="x")
+    assert caught.value.retry_after == pytest.approx(30, abs=2)
 
 
 def test_success_raises_nothing_and_long_bodies_are_cut():
