@@ -95,13 +95,22 @@ class ConnectorError(IntegrationHubError):
 
 class RetryableError(ConnectorError):
     """A failure that may pass: the engine retries with backoff, waiting at least
-    ``retry_after`` seconds when the remote side said how long."""
+    ``retry_after`` seconds when the remote side said how long.
+
+    ``effect_possible``: the call may have had its effect before it failed (a timeout, a
+    connection lost after the request went out, a 500 or 502 or 504). The engine repeats such
+    a call only if its action is safe to repeat or the flow's step says so; otherwise the step
+    fails as "outcome unknown" for a person to check, rather than risk doing it twice.
+    """
 
     code = "retryable_error"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, effect_possible: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.effect_possible = effect_possible
 
 
 class RateLimited(RetryableError):

@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from integrationhub.core.http import RETRYABLE_STATUS, one_line, retry_after
-from integrationhub.errors import PermanentError, RateLimited, RetryableError
+from integrationhub.core.http import RETRYABLE_STATUS, answered_failure, one_line, retry_after
+from integrationhub.errors import PermanentError, RateLimited
 
 __all__ = ["AnswerReader", "json_or_none"]
 
@@ -93,9 +93,7 @@ class AnswerReader:
         if status == 429:
             raise RateLimited(f"{what} answered 429: {said}", retry_after=retry_after(response))
         if status >= 500 or status in RETRYABLE_STATUS:
-            raise RetryableError(
-                f"{what} answered {status}: {said}", retry_after=retry_after(response)
-            )
+            raise answered_failure(f"{what} answered {status}: {said}", response)
         if 300 <= status < 400:
             location = self.clean(response.headers.get("Location", "?"))
             raise PermanentError(

@@ -51,12 +51,11 @@ from authlib.oauth2.rfc6749 import OAuth2Token
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from pydantic import SecretStr
 
-from integrationhub.core.http import raise_for_status
+from integrationhub.core.http import raise_for_status, transport_failure
 from integrationhub.errors import (
     ConfigurationError,
     IntegrationHubError,
     PermanentError,
-    RetryableError,
 )
 
 if TYPE_CHECKING:
@@ -507,7 +506,7 @@ async def _token_request(
     try:
         response = await http.post(url, content=body.encode(), headers=headers)
     except httpx.TransportError as exc:
-        raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
+        raise transport_failure(what, exc) from exc
     try:
         data = response.json()
     except ValueError:

@@ -188,7 +188,9 @@ class Action:
             async with asyncio.timeout(timeout):
                 result = await getattr(connector, self.method)(inputs)
         except TimeoutError as exc:
-            raise RetryableError(f"{self.name} timed out after {timeout:g}s") from exc
+            raise RetryableError(
+                f"{self.name} timed out after {timeout:g}s", effect_possible=True
+            ) from exc
         if not isinstance(result, self.output_model):
             raise TypeError(
                 f"{self.name} returned {type(result).__name__}, not {self.output_model.__name__}"

@@ -3,8 +3,9 @@
 For each step: resolve the credential, render the input in the sandbox, invoke the action within
 its timeout, and persist the outcome before moving on. ``RetryableError`` is retried with
 exponential backoff and full jitter (never sooner than the remote side's ``Retry-After``);
-anything else fails the step and the run. A step found ``sending`` when a run is taken over may
-already have had its effect: it is repeated only if its action is safe to repeat or the flow says
+anything else fails the step and the run. A call that may already have had its effect (a step
+found ``sending`` when a run is taken over; an attempt that timed out or lost its connection
+after the request went out) is repeated only if its action is safe to repeat or the flow says
 so; otherwise the run fails with "outcome unknown" for a person to decide. A worker whose lease
 ran out and whose run was taken over starts no further call: marking a step ``sending`` checks
 the lease in the same transaction. A cancel request is honoured between steps and between
@@ -227,8 +228,7 @@ class Engine:
             action = self.registry.action(step.action)
         except IntegrationHubError as exc:
             raise _StepFailed(exc.message) from exc
-        repeatable = action.safe_to_repeat or step.on_unknown_outcome == "repeat"
-        if previous == StepStatus.sending and not repeatable:
+        if previous == StepStatus.sending and not _repeatable(step, action):
             items = " (for_each: any of its items may have been done)" if step.for_each else ""
             raise _StepFailed(
                 f"outcome unknown: {action.name} was under way when its worker stopped{items}, "
@@ -288,6 +288,12 @@ class Engine:
             try:
                 return await self._attempt(run_id, step, action, attempts, context, deadline, item)
             except RetryableError as exc:
+                if exc.effect_possible and not _repeatable(step, action):
+                    raise _StepFailed(
+                        f"outcome unknown: {exc.message}; the call may have had its effect, and "
+                        f"{action.name} is not safe to repeat: check the remote side, then retry "
+                        "the run if needed"
+                    ) from exc
                 if attempts >= policy.max_attempts:
                     raise _StepFailed(f"{exc.message} (after {attempts} attempts)") from exc
                 delay = max(exc.retry_after or 0.0, random.uniform(0, policy.delay(attempts)))
@@ -433,6 +439,11 @@ class Engine:
             yield
         finally:
             task.cancel()
+
+
+def _repeatable(step: Step, action: Action) -> bool:
+    """Whether a call that may already have had its effect may be made again."""
+    return action.safe_to_repeat or step.on_unknown_outcome == "repeat"
 
 
 def _should_run(step: Step, context: dict[str, Any]) -> bool:

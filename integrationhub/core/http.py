@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_REDIRECTS",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "RETRYABLE_STATUS",
+    "answered_failure",
     "follow_redirects",
     "new_client",
     "one_line",
@@ -39,6 +40,7 @@ __all__ = [
     "remote_slow_down",
     "reporting_remote_limits",
     "retry_after",
+    "transport_failure",
 ]
 
 # 408 Request Timeout, 409 Conflict, 425 Too Early, 429 Too Many Requests, and 5xx.
@@ -213,8 +215,31 @@ def raise_for_status(response: httpx.Response, *, what: str) -> None:
     if status == 429:
         raise RateLimited(detail, retry_after=retry_after(response))
     if status in RETRYABLE_STATUS or status >= 500:
-        raise RetryableError(detail, retry_after=retry_after(response))
+        raise answered_failure(detail, response)
     raise PermanentError(detail)
+
+
+def answered_failure(detail: str, response: httpx.Response) -> RetryableError:
+    """The error for a retryable status (408, 409, 425, 5xx). A 503 or a 4xx says the request
+    was not acted on; a 500, 502 or 504 may come after it was."""
+    status = response.status_code
+    return RetryableError(
+        detail,
+        retry_after=retry_after(response),
+        effect_possible=status >= 500 and status != 503,
+    )
+
+
+# The request never left: nothing can have happened on the remote side.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def transport_failure(what: str, exc: httpx.TransportError) -> RetryableError:
+    """The error for a request that got no answer. Once it may have been sent (a read that
+    timed out, a connection lost), its effect may have happened."""
+    return RetryableError(
+        f"{what} failed: {type(exc).__name__}", effect_possible=not isinstance(exc, _NOT_SENT)
+    )
 
 
 def _excerpt(response: httpx.Response) -> str:

@@ -71,8 +71,10 @@ class Step(BaseModel):
     timeout: float | None = Field(None, gt=0, le=3600, description="per attempt, seconds")
     on_unknown_outcome: Literal["fail", "repeat"] = Field(
         "fail",
-        description="when a worker stopped during this step's call: fail the run for a person "
-        "to decide, or repeat the call (the action's own safe_to_repeat also allows it)",
+        description="when this step's call may have had its effect but its outcome is unknown "
+        "(a worker stopped during it, an attempt timed out or lost its connection): fail the run "
+        "for a person to decide, or repeat the call (the action's own safe_to_repeat also allows "
+        "it)",
     )
     when: str | None = Field(
         None,

@@ -228,6 +228,8 @@ async def test_server_error_is_retryable(zulip: ZulipDouble, send: Send, status:
 
     assert not isinstance(caught.value, RateLimited)
     assert str(status) in caught.value.message
+    # A 503 refused the request; after a 500, 502 or 504 the message may have been posted.
+    assert caught.value.effect_possible is (status != 503)
 
 
 async def test_request_after_the_injected_failures_succeeds(zulip: ZulipDouble, send: Send) -> None:

@@ -320,6 +320,7 @@ async def test_per_attempt_timeout_and_max_attempts_come_from_the_flow(hub, smtp
                     "credential": "smtp-credentials",
                     "timeout": 0.5,
                     "retry": {"max_attempts": 2, "initial_delay": 0.01, "max_delay": 0.01},
+                    "on_unknown_outcome": "repeat",  # an email that timed out may be sent again
                 }
             ],
         }
@@ -358,6 +359,30 @@ async def put_zulip(hub, zulip, flow):
         },
     )
     await hub.client.put("/api/v1/flows/zulip-post", json=flow)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(503, "succeeded"), (500, "failed"), (502, "failed"), (504, "failed")],
+)
+async def test_a_message_is_posted_again_only_after_an_answer_that_says_it_was_not(
+    hub, zulip, status, outcome
+):
+    """A 503 refused the request: retried. After a 500, 502 or 504 the message may have been
+    posted, and zulip-message is not safe to repeat: the run fails as outcome unknown."""
+    await put_zulip(hub, zulip, ZULIP_FLOW)
+    zulip.fail_next(1, status=status)
+
+    run = (await hub.client.post("/api/v1/trigger?wait=20", json={"flow_id": "zulip-post"})).json()
+
+    assert run["status"] == outcome, run
+    if outcome == "succeeded":
+        assert run["steps"][0]["attempts"] == 2
+        assert len(zulip.messages) == 1
+    else:
+        assert run["steps"][0]["attempts"] == 1
+        assert f"outcome unknown: Zulip POST /messages answered {status}" in run["error"]
+        assert zulip.messages == []
 
 
 async def test_429_with_retry_after_makes_the_next_attempt_wait_at_least_that_long(hub, zulip):

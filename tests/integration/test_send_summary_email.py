@@ -137,16 +137,43 @@ async def test_smtp_down_fails_the_run_after_the_retries_with_the_servers_answer
     assert smtp.messages == []
 
 
-async def test_step_over_its_timeout_is_retried_then_fails_naming_the_timeout(hub, smtp):
-    await hub.put_smtp_credential(smtp.port)
+async def summary_with_a_step_timeout(hub, **step) -> None:
     flow = (await hub.hub.catalog.get("send-summary-email")).model_dump(exclude={"source"})
     flow["id"] = "summary-in-time"
     flow["steps"][0] |= {"timeout": 0.3, "retry": {"max_attempts": 2, "initial_delay": 0.01}}
+    flow["steps"][0] |= step
     await hub.put_flow(flow)
-    smtp.delay = 2.0  # the server answers DATA long after the step's timeout
-    retries = REGISTRY.get_sample_value(
-        "integrationhub_step_retries_total", {"action": "smtp-email"}
+
+
+def retries_of(action: str) -> float:
+    return REGISTRY.get_sample_value("integrationhub_step_retries_total", {"action": action}) or 0
+
+
+async def test_a_timed_out_email_is_not_sent_again_the_run_fails_as_outcome_unknown(hub, smtp):
+    await hub.put_smtp_credential(smtp.port)
+    await summary_with_a_step_timeout(hub)
+    smtp.delay = 1.0  # the server has the message, and answers long after the step's timeout
+    retries = retries_of("smtp-email")
+
+    response = await hub.client.post(
+        "/api/v1/flows/summary-in-time/trigger?wait=20", json={"parameters": SEED["parameters"]}
     )
+
+    run = response.json()
+    assert run["status"] == "failed", run
+    assert run["steps"][0]["attempts"] == 1
+    assert run["error"].startswith("step 'send' failed: outcome unknown: smtp-email timed out")
+    assert "not safe to repeat" in run["error"]
+    assert retries_of("smtp-email") == retries
+    await asyncio.sleep(0.5)  # time for a second attempt, had there been one
+    assert smtp.data_received == 1  # the message reached the server once
+
+
+async def test_a_step_that_may_repeat_its_call_is_retried_after_a_timeout(hub, smtp):
+    await hub.put_smtp_credential(smtp.port)
+    await summary_with_a_step_timeout(hub, on_unknown_outcome="repeat")
+    smtp.delay = 2.0
+    retries = retries_of("smtp-email")
 
     response = await hub.client.post(
         "/api/v1/flows/summary-in-time/trigger?wait=20", json={"parameters": SEED["parameters"]}
@@ -156,5 +183,5 @@ async def test_step_over_its_timeout_is_retried_then_fails_naming_the_timeout(hu
     assert run["status"] == "failed", run
     assert run["steps"][0]["attempts"] == 2
     assert "timed out after 0.3s (after 2 attempts)" in run["error"]
-    after = REGISTRY.get_sample_value("integrationhub_step_retries_total", {"action": "smtp-email"})
-    assert after == (retries or 0) + 1
+    assert retries_of("smtp-email") == retries + 1
+    assert smtp.data_received == 2

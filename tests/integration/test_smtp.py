@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -180,8 +182,49 @@ async def test_server_answers_are_classified_by_reply_code(sink, answer, error):
     with pytest.raises(error, match=answer.split()[0]) as caught:
         await send(credential(sink.port))
     assert answer.split(" ", 1)[1] in caught.value.message
+    # The server answered: it did not take the message.
+    assert getattr(caught.value, "effect_possible", False) is False
 
 
-async def test_server_down_is_retryable():
-    with pytest.raises(RetryableError, match="unreachable"):
+async def test_server_down_is_retryable_and_cannot_have_delivered():
+    with pytest.raises(RetryableError, match="unreachable") as caught:
         await send(credential(free_port()))
+    assert caught.value.effect_possible is False
+
+
+@contextlib.asynccontextmanager
+async def hanging_up(after: str) -> AsyncIterator[int]:
+    """A server that speaks enough SMTP, then drops the connection without an answer: at MAIL
+    (``"envelope"``, before the message) or at the end of the message (``"message"``)."""
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 test ESMTP\r\n")
+        in_data = False
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            if in_data and line == b".\r\n" and after == "message":
+                break
+            if in_data:
+                continue
+            if verb == b"MAIL" and after == "envelope":
+                break
+            if verb == b"DATA":
+                in_data = True
+            writer.write(b"354 go on\r\n" if in_data else b"250 OK\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize(("after", "effect_possible"), [("envelope", False), ("message", True)])
+async def test_a_session_lost_says_whether_the_message_may_have_been_delivered(
+    after, effect_possible
+):
+    async with hanging_up(after) as port:
+        with pytest.raises(RetryableError) as caught:
+            await send(credential(port))
+
+    assert caught.value.effect_possible is effect_possible

@@ -33,6 +33,7 @@ class SmtpSink:
     unknown_users: set[str] = field(default_factory=set)  # RCPT TO answered 550
     users: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to take before answering DATA
+    data_received: int = 0  # messages whose content reached the server, answered or not
     in_data: int = 0  # sessions between DATA and its answer now
     most_in_data: int = 0  # the most there ever were at once
     host: str = "127.0.0.1"
@@ -47,6 +48,7 @@ class SmtpSink:
         return "250 OK"
 
     async def handle_DATA(self, _server: SMTP, session: Any, envelope: Envelope) -> str:
+        self.data_received += 1
         self.in_data += 1
         self.most_in_data = max(self.most_in_data, self.in_data)
         try:

@@ -15,7 +15,8 @@ from integrationhub.connectors.github.models import (
     GitHubCredential,
     GitHubIssueCreated,
 )
-from integrationhub.errors import PermanentError, RetryableError
+from integrationhub.core.http import transport_failure
+from integrationhub.errors import PermanentError
 
 __all__ = ["API_VERSION", "GitHubConnector"]
 
@@ -81,4 +82,4 @@ class GitHubConnector(BaseConnector[GitHubCredential]):
         except httpx.TransportError as exc:
             # The issue may exist already if only the answer was lost: the engine weighs that
             # against ``safe_to_repeat=False``, not us.
-            raise RetryableError(f"GitHub POST {path} failed: {type(exc).__name__}") from exc
+            raise transport_failure(f"GitHub POST {path}", exc) from exc

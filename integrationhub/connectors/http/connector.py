@@ -26,8 +26,8 @@ from integrationhub.connectors.http.credentials import (
     OAuth2RefreshCredential,
     http_url,
 )
-from integrationhub.core.http import follow_redirects, raise_for_status
-from integrationhub.errors import PermanentError, RetryableError
+from integrationhub.core.http import follow_redirects, raise_for_status, transport_failure
+from integrationhub.errors import PermanentError
 
 __all__ = ["HttpConnector", "HttpResponseReceived", "SendHttpRequest"]
 
@@ -149,8 +149,7 @@ class HttpConnector(BaseConnector[AnyHttpCredential]):
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise PermanentError(f"{what} cannot be sent: {exc}") from exc
         except httpx.TransportError as exc:
-            # The request may have arrived before a read failed: the engine weighs that.
-            raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
+            raise transport_failure(what, exc) from exc
         if response.status_code not in params.accept_status:
             raise_for_status(response, what=what)
         return _received(response)

@@ -15,7 +15,8 @@ from integrationhub.connectors.jira.models import (
     JiraCredential,
     JiraIssueCreated,
 )
-from integrationhub.errors import PermanentError, RetryableError
+from integrationhub.core.http import transport_failure
+from integrationhub.errors import PermanentError
 
 __all__ = ["JiraConnector"]
 
@@ -78,7 +79,7 @@ class JiraConnector(BaseConnector[JiraCredential]):
         except httpx.TransportError as exc:
             # Jira may have created it before the answer was lost: the engine weighs that
             # against ``safe_to_repeat=False``, not us.
-            raise RetryableError(f"Jira POST {path} failed: {type(exc).__name__}") from exc
+            raise transport_failure(f"Jira POST {path}", exc) from exc
 
 
 def _gateway(site: str) -> bool:

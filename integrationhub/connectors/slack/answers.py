@@ -22,7 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from integrationhub.connectors.answers import json_or_none
-from integrationhub.core.http import RETRYABLE_STATUS, one_line, retry_after
+from integrationhub.core.http import RETRYABLE_STATUS, answered_failure, one_line, retry_after
 from integrationhub.errors import IntegrationHubError, PermanentError, RateLimited, RetryableError
 
 __all__ = [
@@ -128,9 +128,7 @@ def read_message_answer(response: httpx.Response, *, what: str) -> MessagePosted
         raise RateLimited(f"{what} answered {status}: {detail}", retry_after=_wait(response))
     if status >= 500 or status in RETRYABLE_STATUS:
         detail = error.describe() if error else _body(response)
-        raise RetryableError(
-            f"{what} answered {status}: {detail}", retry_after=retry_after(response)
-        )
+        raise answered_failure(f"{what} answered {status}: {detail}", response)
     if error is not None:
         if error.code in TRANSIENT:
             raise RetryableError(
@@ -153,9 +151,7 @@ def read_webhook_answer(response: httpx.Response, *, what: str) -> None:
     if status == 429:
         raise RateLimited(f"{what} answered 429: {_body(response)}", retry_after=_wait(response))
     if status >= 500 or status in RETRYABLE_STATUS:
-        raise RetryableError(
-            f"{what} answered {status}: {_body(response)}", retry_after=retry_after(response)
-        )
+        raise answered_failure(f"{what} answered {status}: {_body(response)}", response)
     if status >= 300:
         detail = _body(response)
         if hint := _WEBHOOK_HINTS.get(_code(response.text.strip())):

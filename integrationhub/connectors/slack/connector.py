@@ -19,7 +19,8 @@ from integrationhub.connectors.slack.models import (
     SlackWebhookCredential,
     SlackWebhookMessageSent,
 )
-from integrationhub.errors import PermanentError, RetryableError
+from integrationhub.core.http import transport_failure
+from integrationhub.errors import PermanentError
 
 __all__ = ["SlackConnector"]
 
@@ -49,7 +50,7 @@ class SlackConnector(BaseConnector[SlackBotCredential | SlackWebhookCredential])
             except httpx.TransportError as exc:
                 # Retried although the message may have reached Slack before a read failed:
                 # a rare duplicate is the lesser harm than a lost message.
-                raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
+                raise transport_failure(what, exc) from exc
             answer = read_message_answer(response, what=what)
         thread_ts = answer.message.thread_ts if answer.message else None
         return SlackMessageSent(
@@ -71,7 +72,7 @@ class SlackConnector(BaseConnector[SlackBotCredential | SlackWebhookCredential])
                 response = await self.http.post(url, json=params.payload())
             except httpx.TransportError as exc:
                 # Not chained: the exception holds the request, and so the URL.
-                raise RetryableError(f"{what} failed: {type(exc).__name__}") from None
+                raise transport_failure(what, exc) from None
             read_webhook_answer(response, what=what)
         return SlackWebhookMessageSent()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import ssl
 import unicodedata
 from email.message import Message
-from typing import Annotated
+from typing import Annotated, Any
 
 import aiosmtplib
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
@@ -69,11 +69,13 @@ class SmtpConnector(BaseConnector[SmtpCredential]):
         message = self._compose(params)
         recipients = [*params.to, *params.cc, *params.bcc]
         pool = self.context.connections or _ONE_OFF
+        session: _Session | None = None
         try:
             async with pool.connection(
                 _pool_key(cred), self._connect, _quit, usable=_is_connected, abort=_drop
-            ) as smtp:
-                refused, _ = await smtp.send_message(message, recipients=recipients)
+            ) as session:
+                session.message_sent = False
+                refused, _ = await session.send_message(message, recipients=recipients)
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise PermanentError(
                 f"SMTP server refused the login: {exc.code} {exc.message}"
@@ -86,7 +88,11 @@ class SmtpConnector(BaseConnector[SmtpCredential]):
                 raise RetryableError(answer) from exc
             raise PermanentError(answer) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise RetryableError(f"SMTP server {cred.host}:{cred.port} unreachable: {exc}") from exc
+            # Lost once the message went out, the server may have taken it without a word.
+            raise RetryableError(
+                f"SMTP server {cred.host}:{cred.port} unreachable: {exc}",
+                effect_possible=session is not None and session.message_sent,
+            ) from exc
         # The others have the email: failing the step now would only send it to them again.
         return EmailSent(
             message_id=message["Message-ID"],
@@ -94,10 +100,10 @@ class SmtpConnector(BaseConnector[SmtpCredential]):
             refused={r: f"{answer.code} {answer.message}" for r, answer in refused.items()},
         )
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> _Session:
         """A connected session, past STARTTLS and login."""
         cred = self.credential
-        smtp = aiosmtplib.SMTP(
+        smtp = _Session(
             hostname=cred.host,
             port=cred.port,
             username=cred.username,
@@ -126,6 +132,17 @@ class SmtpConnector(BaseConnector[SmtpCredential]):
         if self.credential.security == "none":
             return None
         return ssl.create_default_context(cadata=self.credential.ca_cert or None)
+
+
+class _Session(aiosmtplib.SMTP):
+    """An SMTP session that notes when a message's content is sent: a failure before that
+    (connection refused, a session the server had closed) cannot have delivered it."""
+
+    message_sent = False
+
+    async def data(self, message: str | bytes, /, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        self.message_sent = True
+        return await super().data(message, **kwargs)
 
 
 # Without the engine's pool (a connector called on its own), each call has its session.

@@ -33,7 +33,8 @@ from integrationhub.connectors.zulip.uploads import (
     ZulipFileUploaded,
     markdown_link,
 )
-from integrationhub.errors import PermanentError, RetryableError
+from integrationhub.core.http import transport_failure
+from integrationhub.errors import PermanentError
 
 __all__ = ["ZulipConnector"]
 
@@ -66,9 +67,7 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
                 auth=self.auth,
             )
         except httpx.TransportError as exc:
-            # The message may have reached Zulip before a read failed: the engine weighs that
-            # against ``safe_to_repeat=False``, not us.
-            raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
+            raise transport_failure(what, exc) from exc
         answer = read_answer(response, MessageSentAnswer, what=what)
         return ZulipMessageSent(message_id=answer.id)
 
@@ -87,7 +86,7 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
                 method, f"{credential.site}/api/v1{path}", data=params.form(), auth=self.auth
             )
         except httpx.TransportError as exc:
-            raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
+            raise transport_failure(what, exc) from exc
         code, legacy_msg = _ALREADY_SO[params.remove]
         already = already_so(response, code=code, legacy_msg=legacy_msg)
         if not already:
@@ -117,7 +116,7 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
                 auth=self.auth,
             )
         except httpx.TransportError as exc:
-            raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
+            raise transport_failure(what, exc) from exc
         answer = read_answer(response, FileUploadedAnswer, what=what)
         url = answer.location
         filename = answer.filename or params.filename  # Zulip before 10.0 does not say
@@ -156,7 +155,7 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
                 timeout=httpx.Timeout(options.longpoll_timeout, connect=_CONNECT_TIMEOUT),
             )
         except httpx.TransportError as exc:
-            raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
+            raise transport_failure(what, exc) from exc
         if queue_gone(response):
             gap = f"Zulip event queue {queue.queue_id} is gone and was registered anew; "
             gap += "messages sent while it was gone are not read (Zulip cannot replay them)"
@@ -191,7 +190,7 @@ class ZulipConnector(BaseConnector[ZulipCredential]):
                 f"{credential.site}/api/v1/register", data=form, auth=self.auth
             )
         except httpx.TransportError as exc:
-            raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
+            raise transport_failure(what, exc) from exc
         answer = read_answer(response, QueueRegisteredAnswer, what=what)
         queue = QueueCursor(answer.queue_id, answer.last_event_id, registration)
         return Batch(events=[], cursor=queue.dump(), gap=gap)

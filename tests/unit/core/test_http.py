@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from integrationhub.core.http import raise_for_status, retry_after
+from integrationhub.core.http import raise_for_status, retry_after, transport_failure
 from integrationhub.errors import PermanentError, RateLimited, RetryableError
 
 NOW = 1_800_000_000.0
@@ -80,6 +80,46 @@ def test_status_codes_are_classified_retryable_or_permanent(status, error):
     with pytest.raises(error) as caught:
         raise_for_status(response(status, body="nope"), what="Example POST /x")
     assert f"Example POST /x answered {status}: nope" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "effect_possible"),
+    [
+        *((status, False) for status in (408, 409, 425, 429, 503)),
+        *((status, True) for status in (500, 502, 504, 507)),
+    ],
+)
+def test_a_retryable_answer_says_whether_the_request_may_have_been_acted_on(
+    status, effect_possible
+):
+    with pytest.raises(RetryableError) as caught:
+        raise_for_status(response(status), what="x")
+    assert caught.value.effect_possible is effect_possible
+
+
+REQUEST = httpx.Request("POST", "https://api.example.com/x")
+
+
+@pytest.mark.parametrize(
+    ("exc", "effect_possible"),
+    [
+        (httpx.ConnectError("refused", request=REQUEST), False),
+        (httpx.ConnectTimeout("slow", request=REQUEST), False),
+        (httpx.PoolTimeout("busy", request=REQUEST), False),
+        (httpx.ReadTimeout("no answer", request=REQUEST), True),
+        (httpx.ReadError("reset", request=REQUEST), True),
+        (httpx.WriteError("broken pipe", request=REQUEST), True),
+        (httpx.RemoteProtocolError("closed", request=REQUEST), True),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
+)
+def test_a_request_without_an_answer_may_have_had_its_effect_once_it_could_have_left(
+    exc, effect_possible
+):
+    error = transport_failure("Example POST /x", exc)
+
+    assert error.effect_possible is effect_possible
+    assert error.message == f"Example POST /x failed: {type(exc).__name__}"
 
 
 @pytest.mark.parametrize("status", [429, 503])

@@ -11,8 +11,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 from integrationhub.connectors.auth import AuthScheme, BearerToken
 from integrationhub.connectors.base import BaseConnector, Credential, action
 from integrationhub.connectors.http.credentials import http_url
-from integrationhub.core.http import raise_for_status
-from integrationhub.errors import PermanentError, RetryableError
+from integrationhub.core.http import raise_for_status, transport_failure
+from integrationhub.errors import PermanentError
 
 __all__ = ["EchoMessage", "ExampleConnector", "ExampleCredential", "MessageEchoed"]
 
@@ -59,7 +59,7 @@ class ExampleConnector(BaseConnector[ExampleCredential]):
                 auth=self.auth,
             )
         except httpx.TransportError as exc:
-            raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
+            raise transport_failure(what, exc) from exc  # says whether it may have been sent
         raise_for_status(response, what=what)  # 429/5xx retryable, other 4xx permanent
         try:
             echoed = response.json()
