@@ -76,10 +76,6 @@ class WorkerProcesses:
         if running < self.count:
             raise IntegrationHubError(f"{running} of {self.count} worker processes running")
 
-    @property
-    def pids(self) -> list[int]:
-        return [process.pid for process in self._processes if process and process.poll() is None]
-
     async def _keep(self, index: int) -> None:
         delay = RESTART_DELAY[0]
         while True:
@@ -90,7 +86,7 @@ class WorkerProcesses:
                 stdin=subprocess.DEVNULL,
                 env=self._environment,
                 # A terminal's Ctrl-C reaches this process alone, which stops the workers
-                # after the API, in order.
+                # in order: after the API, before the engines they use.
                 start_new_session=True,
             )
             self._processes[index] = process

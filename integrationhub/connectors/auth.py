@@ -51,11 +51,12 @@ from authlib.oauth2.rfc6749 import OAuth2Token
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from pydantic import SecretStr
 
-from integrationhub.core.http import raise_for_status, transport_failure
+from integrationhub.core.http import raise_for_status
 from integrationhub.errors import (
     ConfigurationError,
     IntegrationHubError,
     PermanentError,
+    RetryableError,
 )
 
 if TYPE_CHECKING:
@@ -503,10 +504,12 @@ async def _token_request(
     headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
     url, headers, body = client.prepare("POST", url, headers, body)
     what = f"OAuth 2 token endpoint {_host(url)}"
+    # Asking for a token is not the step's effect: whatever the failure, the call is still to
+    # be made, so none of these errors says that its effect may have happened.
     try:
         response = await http.post(url, content=body.encode(), headers=headers)
     except httpx.TransportError as exc:
-        raise transport_failure(what, exc) from exc
+        raise RetryableError(f"{what} failed: {type(exc).__name__}") from exc
     try:
         data = response.json()
     except ValueError:
@@ -515,7 +518,12 @@ async def _token_request(
         error = str(data["error"])[:100]
         detail = str(data.get("error_description") or "")[:200]
         raise PermanentError(f"{what} refused the request: {error}{': ' if detail else ''}{detail}")
-    raise_for_status(response, what=what)
+    try:
+        raise_for_status(response, what=what)
+    except RetryableError as exc:
+        if exc.effect_possible:  # a 500, 502 or 504 of the token endpoint
+            raise RetryableError(exc.message, retry_after=exc.retry_after) from exc
+        raise
     if not isinstance(data, dict) or not data.get("access_token"):
         raise PermanentError(f"{what} answered {response.status_code} without an access_token")
     if str(data.get("token_type", "bearer")).lower() != "bearer":

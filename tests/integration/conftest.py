@@ -3,7 +3,8 @@ server and a hub (in this process, over its HTTP API) per test."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -32,16 +33,30 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 @pytest.fixture
-async def hub(
+def start_hub(
     tmp_path: Path, openbao: tuple[str, str], pulsar_url: str, database_url: str
-) -> AsyncIterator[RunningHub]:
+) -> Callable[..., AbstractAsyncContextManager[RunningHub]]:
+    """``async with start_hub(run_lease_seconds=1.0) as hub``: a hub with further settings."""
     addr, token = openbao
-    settings = hub_settings(
-        tmp_path,
-        vault_addr=addr,
-        vault_token=token,
-        pulsar_url=pulsar_url,
-        database_url=database_url,
-    )
-    async with running_hub(settings) as running:
+
+    def start(**settings: object) -> AbstractAsyncContextManager[RunningHub]:
+        return running_hub(
+            hub_settings(
+                tmp_path,
+                vault_addr=addr,
+                vault_token=token,
+                pulsar_url=pulsar_url,
+                database_url=database_url,
+                **settings,
+            )
+        )
+
+    return start
+
+
+@pytest.fixture
+async def hub(
+    start_hub: Callable[..., AbstractAsyncContextManager[RunningHub]],
+) -> AsyncIterator[RunningHub]:
+    async with start_hub() as running:
         yield running

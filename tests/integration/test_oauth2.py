@@ -21,7 +21,7 @@ from integrationhub.connectors.http import (
     OAuth2RefreshCredential,
 )
 from integrationhub.core.http import new_client
-from integrationhub.errors import PermanentError
+from integrationhub.errors import PermanentError, RetryableError
 from tests.doubles.httpbin import HttpBin
 from tests.integration.conftest_httpbin import *  # noqa: F403
 from tests.support.hub import RunningHub
@@ -125,6 +125,26 @@ async def test_a_refused_refresh_token_fails_the_call_for_good_saying_why(
 
     assert "refused the request: invalid_grant: refresh token unknown" in caught.value.message
     assert "rt-revoked" not in caught.value.message
+    assert httpbin.to("/oauth/resource") == []
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_a_failing_token_endpoint_leaves_the_call_to_be_made(
+    httpbin: HttpBin, http: httpx.AsyncClient, status: int
+):
+    """Asking for a token is not the call's effect: the step may be retried whatever the token
+    endpoint answered, even for an action that is not safe to repeat."""
+    credential = OAuth2RefreshCredential.model_validate(refresh_data(httpbin))
+    context = ActionContext(run_id="r", step_id="s", attempt=1, http=http)
+    httpbin.answer_next("/oauth/token", status)
+
+    with pytest.raises(RetryableError) as caught:
+        await REQUEST.invoke(
+            credential=credential, params={"url": "/oauth/resource"}, context=context
+        )
+
+    assert f"OAuth 2 token endpoint 127.0.0.1 answered {status}" in caught.value.message
+    assert caught.value.effect_possible is False
     assert httpbin.to("/oauth/resource") == []
 
 

@@ -62,19 +62,7 @@ async def start_replicas(
                 **settings,
             )
             a, _ = await processes.start("a", "b", env=env)
-            response = await a.client.put(
-                "/api/v1/credentials/smtp-credentials",
-                json={
-                    "type": "smtp",
-                    "data": {
-                        "host": smtp.host,
-                        "port": smtp.port,
-                        "security": "none",
-                        "from_address": f"hub@{FROM_DOMAIN}",
-                    },
-                },
-            )
-            assert response.status_code in (200, 201), response.text
+            await a.put_smtp_credential(smtp, domain=FROM_DOMAIN)
             return processes
 
         yield start

@@ -188,20 +188,9 @@ async def test_retention_deletes_only_runs_finished_before_the_age(hub):
     assert "integrationhub_runs_deleted_total" in (await hub.client.get("/metrics")).text
 
 
-async def test_retention_runs_by_itself_every_interval(
-    tmp_path: Path, openbao, pulsar_url, database_url, smtp
-):
-    addr, token = openbao
-    settings = hub_settings(
-        tmp_path,
-        vault_addr=addr,
-        vault_token=token,
-        pulsar_url=pulsar_url,
-        database_url=database_url,
-        run_retention_days=1 / 86400,  # a second
-        retention_interval=0.2,
-    )
-    async with running_hub(settings) as hub:
+async def test_retention_runs_by_itself_every_interval(start_hub, smtp):
+    settings = {"run_retention_days": 1 / 86400, "retention_interval": 0.2}  # a second
+    async with start_hub(**settings) as hub:
         await hub.put_smtp_credential(smtp.port)
         counted_before = REGISTRY.get_sample_value("integrationhub_runs_deleted_total") or 0
         run = (await hub.client.post("/api/v1/trigger?wait=10", json=SEED)).json()
@@ -220,19 +209,8 @@ async def test_retention_runs_by_itself_every_interval(
         ) >= 1  # the deleted run still counts
 
 
-async def test_a_step_longer_than_the_lease_keeps_its_run_through_renewals(
-    tmp_path: Path, openbao, pulsar_url, database_url, smtp
-):
-    addr, token = openbao
-    settings = hub_settings(
-        tmp_path,
-        vault_addr=addr,
-        vault_token=token,
-        pulsar_url=pulsar_url,
-        database_url=database_url,
-        run_lease_seconds=1.0,
-    )
-    async with running_hub(settings) as hub:
+async def test_a_step_longer_than_the_lease_keeps_its_run_through_renewals(start_hub, smtp):
+    async with start_hub(run_lease_seconds=1.0) as hub:
         await hub.put_smtp_credential(smtp.port)
         smtp.delay = 3.0  # three leases: the sweeper would hand the run out again unrenewed
 

@@ -127,19 +127,7 @@ async def test_two_replicas_fire_each_slot_of_a_per_second_schedule_exactly_once
     async with hub_processes(tmp_path / "hubs") as processes:
         a, b = await processes.start("a", "b", env=env)
         hubs: list[HubProcess] = [a, b]
-        response = await a.client.put(
-            "/api/v1/credentials/smtp-credentials",
-            json={
-                "type": "smtp",
-                "data": {
-                    "host": smtp.host,
-                    "port": smtp.port,
-                    "security": "none",
-                    "from_address": "hub@example.org",
-                },
-            },
-        )
-        assert response.status_code in (200, 201), response.text
+        await a.put_smtp_credential(smtp)
 
         response = await a.client.put(
             "/api/v1/flows/ticks", json=ticking("ticks", cron="* * * * * *", tag="ticks")

@@ -34,19 +34,7 @@ async def hub(tmp_path: Path, smtp: SmtpSink) -> AsyncIterator[HubProcess]:
     env = {"INTEGRATIONHUB_API_KEYS": API_KEY, "INTEGRATIONHUB_WORKER_PROCESSES": "2"}
     async with hub_processes(tmp_path / "hubs", env) as processes:
         (hub,) = await processes.start("hub", timeout=90)
-        response = await hub.client.put(
-            "/api/v1/credentials/smtp-credentials",
-            json={
-                "type": "smtp",
-                "data": {
-                    "host": smtp.host,
-                    "port": smtp.port,
-                    "security": "none",
-                    "from_address": "hub@example.org",
-                },
-            },
-        )
-        assert response.status_code in (200, 201), response.text
+        await hub.put_smtp_credential(smtp)
         yield hub
 
 

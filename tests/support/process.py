@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from tests.support.hub import API_KEY
-from tests.support.smtp import free_port
+from tests.support.smtp import SmtpSink, free_port
 
 __all__ = ["HubProcess", "HubProcessError", "HubProcesses", "hub_env", "hub_processes"]
 
@@ -233,6 +233,22 @@ class HubProcess:
                     f"{self.name} did not log {event} {fields} within {timeout:g}s\n{self.tail()}"
                 )
             await asyncio.sleep(0.1)
+
+    async def put_smtp_credential(self, smtp: SmtpSink, *, domain: str = "example.org") -> None:
+        """``smtp-credentials``, pointing at the test's SMTP server, sending as hub@``domain``."""
+        response = await self.client.put(
+            "/api/v1/credentials/smtp-credentials",
+            json={
+                "type": "smtp",
+                "data": {
+                    "host": smtp.host,
+                    "port": smtp.port,
+                    "security": "none",
+                    "from_address": f"hub@{domain}",
+                },
+            },
+        )
+        assert response.status_code in (200, 201), response.text
 
     async def metric(self, name: str, **labels: str) -> float:
         """The sum of a metric's samples in ``/metrics`` that carry ``labels``."""

@@ -79,8 +79,8 @@ class StoreConnection:
             return work(conn)
 
     async def close(self) -> None:
-        if self._sqlite_thread is not None:
-            self._sqlite_thread.shutdown(wait=True)
+        if self._sqlite_thread is not None:  # after the transaction under way, if any
+            await asyncio.to_thread(self._sqlite_thread.shutdown)
         if self._sqlite is not None:
             self._sqlite.dispose()
         await self.engine.dispose()
