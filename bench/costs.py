@@ -48,7 +48,7 @@ async def run(n: int, devnull: TextIO) -> list[tuple[str, float, float]]:
     from integrationhub.core import logs, templates
     from integrationhub.core.catalog import BUILTIN_FLOWS, load_flow_file, validate_parameters
     from integrationhub.core.schema import utcnow
-    from integrationhub.core.store import Store
+    from integrationhub.core.store import StepOutcome, Store
     from integrationhub.models.flow import Flow
     from integrationhub.models.run import RunStatus, StepStatus
 
@@ -84,8 +84,10 @@ async def run(n: int, devnull: TextIO) -> list[tuple[str, float, float]]:
         ("html_to_text (html.parser)", lambda i: html_to_text(BODY)),
         ("compose EmailMessage", lambda i: raw_message(f"c-{i}").as_bytes()),
         ("store.finish_step",
-         lambda i: store.finish_step(runs[i], "send", status=StepStatus.succeeded,
-                                     output={"message_id": "<x>", "recipients": ["a@b.c"]})),
+         lambda i: store.finish_step(
+             runs[i],
+             StepOutcome("send", StepStatus.succeeded, {"message_id": "<x>", "recipients": []}),
+             owner="bench", lease=60)),
         ("store.finish_run",
          lambda i: store.finish_run(runs[i], owner="bench", status=RunStatus.succeeded)),
     ]  # fmt: skip

@@ -7,9 +7,9 @@ anything else fails the step and the run. A call that may already have had its e
 found ``sending`` when a run is taken over; an attempt that timed out or lost its connection
 after the request went out) is repeated only if its action is safe to repeat or the flow says
 so; otherwise the run fails with "outcome unknown" for a person to decide. A worker whose lease
-ran out and whose run was taken over starts no further call: marking a step ``sending`` checks
-the lease in the same transaction. A cancel request is honoured between steps and between
-attempts.
+ran out and whose run was taken over starts no further call and records nothing more: marking a
+step ``sending`` and recording its outcome check the lease in the same transaction. A cancel
+request is honoured between steps and between attempts.
 
 A step whose ``when`` is falsy is recorded ``skipped``, with a null output. A ``for_each`` step
 (``core/control.py``) is marked ``sending`` once, before its first call, and its output
@@ -70,6 +70,11 @@ STEP_SECONDS = Histogram(
 )
 RETRIES = Counter(
     "integrationhub_step_retries_total", "Step attempts retried, by action", ["action"]
+)
+OUTCOME_UNKNOWN = Counter(
+    "integrationhub_step_outcome_unknown_total",
+    "Steps failed because their call may have had its effect and may not be repeated",
+    ["action"],
 )
 
 
@@ -139,8 +144,9 @@ class Engine:
                 return
             except _LeaseLost:
                 # The worker that took the run over decides about its steps: a call started
-                # here as well could repeat an effect that must happen once.
-                log.warning("run.lease_lost", outcome="abandoned before starting a call")
+                # here as well could repeat an effect that must happen once, and an outcome
+                # recorded here could overwrite its own.
+                log.warning("run.lease_lost", outcome="abandoned: no further call or record")
                 return
             finally:
                 RUNS_IN_PROGRESS.dec()
@@ -211,10 +217,12 @@ class Engine:
         return RunStatus.succeeded, None, None
 
     async def _record(self, claimed: ClaimedRun, step: StepOutcome) -> None:
-        await self.store.finish_step(
-            claimed.id, step.step_id, status=step.status, output=step.output, error=step.error
-        )
+        await self._finish_step(claimed.id, step)
         self._step_recorded(claimed, step)
+
+    async def _finish_step(self, run_id: str, step: StepOutcome) -> None:
+        if not await self.store.finish_step(run_id, step, owner=self.owner, lease=self.lease):
+            raise _LeaseLost
 
     def _step_recorded(self, claimed: ClaimedRun, step: StepOutcome) -> None:
         with structlog.contextvars.bound_contextvars(step=step.step_id):
@@ -229,6 +237,7 @@ class Engine:
         except IntegrationHubError as exc:
             raise _StepFailed(exc.message) from exc
         if previous == StepStatus.sending and not _repeatable(step, action):
+            OUTCOME_UNKNOWN.labels(action.name).inc()
             items = " (for_each: any of its items may have been done)" if step.for_each else ""
             raise _StepFailed(
                 f"outcome unknown: {action.name} was under way when its worker stopped{items}, "
@@ -289,6 +298,7 @@ class Engine:
                 return await self._attempt(run_id, step, action, attempts, context, deadline, item)
             except RetryableError as exc:
                 if exc.effect_possible and not _repeatable(step, action):
+                    OUTCOME_UNKNOWN.labels(action.name).inc()
                     raise _StepFailed(
                         f"outcome unknown: {exc.message}; the call may have had its effect, and "
                         f"{action.name} is not safe to repeat: check the remote side, then retry "
@@ -306,8 +316,8 @@ class Engine:
                     "step.retrying", attempt=attempts, error=exc.message, delay=round(delay, 3)
                 )
                 if item is None:  # an item's retry leaves the step sending: others may be
-                    await self.store.finish_step(
-                        run_id, step.id, status=StepStatus.pending, error=exc.message
+                    await self._finish_step(
+                        run_id, StepOutcome(step.id, StepStatus.pending, error=exc.message)
                     )
                 await asyncio.sleep(delay)
                 if await self.store.cancel_requested(run_id):

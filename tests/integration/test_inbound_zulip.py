@@ -262,7 +262,9 @@ async def test_zulip_server_errors_and_rate_limits_back_off_then_nothing_is_lost
     assert errors == {"retryable": 2, "rate_limited": 1, "permanent": 0}
     statuses = [r.status for r in requests_to(zulip, "/api/v1/events")[polls:]]
     assert statuses[:3] == [502, 503, 429]
-    assert set(statuses[3:]) == {200}
+    # The hub's stop may cut its last long poll short: a request without an answer (None).
+    assert None not in statuses[3:-1]
+    assert {status for status in statuses[3:] if status is not None} == {200}
 
 
 async def test_an_inbound_message_triggers_a_flow_listening_on_the_source_topic(

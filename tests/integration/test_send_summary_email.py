@@ -154,6 +154,9 @@ async def test_a_timed_out_email_is_not_sent_again_the_run_fails_as_outcome_unkn
     await summary_with_a_step_timeout(hub)
     smtp.delay = 1.0  # the server has the message, and answers long after the step's timeout
     retries = retries_of("smtp-email")
+    unknown = REGISTRY.get_sample_value(
+        "integrationhub_step_outcome_unknown_total", {"action": "smtp-email"}
+    )
 
     response = await hub.client.post(
         "/api/v1/flows/summary-in-time/trigger?wait=20", json={"parameters": SEED["parameters"]}
@@ -165,6 +168,12 @@ async def test_a_timed_out_email_is_not_sent_again_the_run_fails_as_outcome_unkn
     assert run["error"].startswith("step 'send' failed: outcome unknown: smtp-email timed out")
     assert "not safe to repeat" in run["error"]
     assert retries_of("smtp-email") == retries
+    assert (
+        REGISTRY.get_sample_value(
+            "integrationhub_step_outcome_unknown_total", {"action": "smtp-email"}
+        )
+        == (unknown or 0) + 1
+    )
     await asyncio.sleep(0.5)  # time for a second attempt, had there been one
     assert smtp.data_received == 1  # the message reached the server once
 

@@ -11,9 +11,10 @@ from alembic.runtime.migration import MigrationContext
 
 from integrationhub.core.catalog import BUILTIN_FLOWS, load_flow_file
 from integrationhub.core.schema import metadata, utcnow
-from integrationhub.core.store import Store
+from integrationhub.core.store import StepOutcome, Store
 from integrationhub.errors import ConfigurationError
 from integrationhub.hub import Hub
+from integrationhub.models.run import StepStatus
 from integrationhub.settings import Settings
 from tests.support.hub import SEED
 
@@ -85,6 +86,30 @@ async def test_a_run_is_claimed_by_one_worker_only_until_its_lease_expires(datab
         taken_over = await store.claim(run.run_id, owner="late", lease=5)
         assert taken_over is not None and taken_over.deliveries == 2
         assert await store.renew(run.run_id, owner="worker-0", lease=5) is False
+    finally:
+        await store.close()
+
+
+async def test_a_worker_whose_run_was_taken_over_records_no_step_outcome(database_url):
+    store = await Store.open(database_url)
+    try:
+        run, _ = await store.create_run(
+            flow=FLOW, parameters=SEED["parameters"], idempotency_key=None
+        )
+        assert await store.claim(run.run_id, owner="first", lease=0.2)
+        await asyncio.sleep(0.3)
+        assert await store.claim(run.run_id, owner="second", lease=5)
+        assert await store.start_step(run.run_id, "send", attempt=1, owner="second", lease=5)
+
+        late = StepOutcome("send", StepStatus.failed, error="the first worker's late answer")
+        assert await store.finish_step(run.run_id, late, owner="first", lease=5) is False
+
+        (step,) = (await store.get_run(run.run_id)).steps
+        assert step.status == StepStatus.sending and step.error is None
+        done = StepOutcome("send", StepStatus.succeeded, {"message_id": "<x>"})
+        assert await store.finish_step(run.run_id, done, owner="second", lease=5) is True
+        (step,) = (await store.get_run(run.run_id)).steps
+        assert step.status == StepStatus.succeeded and step.output == {"message_id": "<x>"}
     finally:
         await store.close()
 

@@ -134,13 +134,23 @@ class LeasesMixin(StoreConnection):
         self,
         conn: sa.Connection,
         run_id: str,
-        step_id: str,
+        step: StepOutcome,
         *,
-        status: StepStatus,
-        output: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> None:
-        _finish_step(conn, run_id, StepOutcome(step_id, status, output, error), utcnow())
+        owner: str,
+        lease: float,
+    ) -> bool:
+        """Record a step's outcome (the run goes on), only while ``owner`` still holds the run;
+        its lease is renewed in the same transaction. False when another worker has taken it
+        over: the step is the other's to record."""
+        now = utcnow()
+        held = conn.execute(
+            statements.renew,
+            {"p_run_id": run_id, "p_owner": owner, "p_expires": now + timedelta(seconds=lease)},
+        )
+        if held.rowcount != 1:
+            return False
+        _finish_step(conn, run_id, step, now)
+        return True
 
     @transaction
     def finish_run(
