@@ -171,9 +171,12 @@ async def test_two_hubs_with_one_credential_stay_within_its_limit_together(
         runs = await asyncio.gather(*(trigger(hub, "call", wait=20) for hub in (one, two) * 4))
 
     assert [run["status"] for run in runs] == ["succeeded"] * 8
-    arrivals = [r.at for r in httpbin.to("/anything/shared")]
+    arrivals = sorted(r.at for r in httpbin.to("/anything/shared"))
     assert len(arrivals) == 8
-    assert most_in_any_window(arrivals, 0.7) <= 3
+    # Never four calls within much less than a second, whichever hub made them: the limit is
+    # shared (each hub alone would let six through at once). Not a full second: a call leaves
+    # a moment after its admission, later when its process is busy.
+    assert min(arrivals[i + 3] - arrivals[i] for i in range(len(arrivals) - 3)) >= 0.4
     assert max(arrivals) - min(arrivals) >= 1.8  # 8 calls at 3 a second: three windows
 
 
