@@ -74,14 +74,11 @@ class ConnectionPool:
             CONNECTIONS.labels("reused").inc()
         try:
             yield connection
-        except asyncio.CancelledError:
-            if abort is None:
-                await _quietly(close, connection)
-            else:
+        except BaseException as exc:
+            if abort is not None and isinstance(exc, asyncio.CancelledError):
                 abort(connection)
-            raise
-        except BaseException:
-            await _quietly(close, connection)
+            else:
+                await _quietly(close, connection)
             raise
         idle = self._idle[key]
         if len(idle) < self.max_idle_per_key:

@@ -26,6 +26,7 @@ import pytest
 from integrationhub.core.catalog import BUILTIN_FLOWS, load_flow_file
 from integrationhub.core.store import Store
 from tests.integration.conftest_pulsar import PulsarBroker
+from tests.support.polling import poll
 from tests.support.process import HubProcess, HubProcesses, hub_env, hub_processes
 from tests.support.pulsar import pulsar_peer
 from tests.support.smtp import SmtpSink
@@ -96,20 +97,6 @@ async def trigger(
     return await hub.client.post(
         "/api/v1/trigger", json={"flow_id": flow_id, "parameters": params}, headers=headers
     )
-
-
-async def poll(
-    check: Callable[[], Awaitable[Any]], *, timeout: float, what: str, interval: float = 0.1
-) -> Any:
-    """Call ``check`` until it returns something truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g}s: {what}")
-        await asyncio.sleep(interval)
 
 
 async def all_runs(hub: HubProcess) -> list[dict[str, Any]]:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from integrationhub.core.schedules import slot_key
 from integrationhub.core.schema import runs, utcnow
 from integrationhub.core.store import Store
 from tests.support.hub import RunningHub, hub_settings, running_hub
+from tests.support.polling import poll
 from tests.support.process import HubProcess, hub_env, hub_processes
 from tests.support.smtp import SmtpSink
 
@@ -61,18 +60,6 @@ def ticking(flow_id: str, *, cron: str, tag: str, timezone: str = "UTC") -> dict
             }
         },
     }
-
-
-async def poll(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    """Call ``check`` until it returns something truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g}s: {what}")
-        await asyncio.sleep(0.1)
 
 
 async def stored_runs(store: Store, flow_id: str) -> list[tuple[datetime, str | None]]:

@@ -11,22 +11,21 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from tests.support.hub import API_KEY
+from tests.support.polling import poll
 from tests.support.process import HubProcess, hub_processes
 from tests.support.smtp import SmtpSink
 
 pytestmark = pytest.mark.integration
 
 RUNS = 20
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -53,15 +52,6 @@ def workers_of(hub: HubProcess) -> set[int]:
         if parent == hub.pid and b"worker" in command and b"integrationhub" in command:
             found.add(int(entry.name))
     return found
-
-
-async def until(check: Callable[[], Awaitable[T]], *, timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while not (result := await check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g}s: {what}")
-        await asyncio.sleep(0.1)
-    return result
 
 
 async def run_to_end(hub: HubProcess, n: int) -> dict[str, Any]:
@@ -112,7 +102,7 @@ async def test_a_killed_worker_is_started_again_and_stopping_the_hub_stops_the_w
         body = (await hub.client.get("/health")).json()
         return body if body["status"] == "degraded" else None
 
-    body = await until(degraded, timeout=5, what="/health says a worker is down")
+    body = await poll(degraded, timeout=5, what="/health says a worker is down")
     assert body["components"]["workers"] == {
         "status": "down",
         "error": "1 of 2 worker processes running",
@@ -122,7 +112,7 @@ async def test_a_killed_worker_is_started_again_and_stopping_the_hub_stops_the_w
         pids = workers_of(hub)
         return pids if len(pids) == 2 and killed not in pids else set()
 
-    pids = await until(replaced, timeout=30, what="the killed worker started again")
+    pids = await poll(replaced, timeout=30, what="the killed worker started again")
     assert kept in pids
     await hub.wait_healthy(timeout=30)
     assert (await run_to_end(hub, 0))["status"] == "succeeded"
@@ -132,4 +122,4 @@ async def test_a_killed_worker_is_started_again_and_stopping_the_hub_stops_the_w
     async def gone() -> bool:
         return not any(os.path.exists(f"/proc/{pid}") for pid in pids)  # noqa: ASYNC240
 
-    await until(gone, timeout=15, what=f"workers {pids} stopped with the hub")
+    await poll(gone, timeout=15, what=f"workers {pids} stopped with the hub")
